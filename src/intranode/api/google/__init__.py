@@ -1,0 +1,1 @@
+"""Google Cloud REST APIs: Service Usage, Compute, Container, Logging."""

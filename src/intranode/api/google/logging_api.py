@@ -1,0 +1,5 @@
+"""Placeholder router; filled in by its API module."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,1 @@
+"""Reconcilers: cluster lifecycle, IPAM, scheduling, netd; long-running operations."""

@@ -1,0 +1,107 @@
+"""The intranode daemon: Google's APIs on one loopback port, each cluster's Kubernetes API on
+its own TLS port, background operations, and (from the data-plane issue on) the kernel.
+
+Run as ``python -m intranode.daemon --state-dir DIR --port N --project ID``; ``intranode up``
+does that for users.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import uvicorn
+
+from intranode.api.app import create_app
+from intranode.api.kube.server import KubeServers
+from intranode.config import DEFAULT_PORT, DEFAULT_PROJECT, Settings, ensure_token
+from intranode.controllers import bootstrap, clusters
+from intranode.controllers.context import Context
+
+log = logging.getLogger("intranode.daemon")
+
+
+class _Server(uvicorn.Server):
+    """Signals are the daemon's, so that shutdown also stops endpoints and operations."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def parse_args(argv: list[str] | None = None) -> Settings:
+    p = argparse.ArgumentParser(prog="intranode-daemon")
+    p.add_argument("--state-dir", required=True)
+    p.add_argument("--port", type=int, default=DEFAULT_PORT)
+    p.add_argument("--project", default=DEFAULT_PROJECT)
+    p.add_argument("--prefix", default="in-")
+    a = p.parse_args(argv)
+    return Settings(
+        state_dir=Path(a.state_dir).resolve(), port=a.port, project=a.project, prefix=a.prefix
+    )
+
+
+async def serve(settings: Settings) -> None:
+    token = ensure_token(settings.token_path)
+    ctx = Context.open(settings, token)
+    kube = KubeServers(ctx)
+    ctx.endpoints = kube
+    bootstrap.bootstrap(ctx)
+    app = create_app(ctx)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        ws="websockets-sansio",
+    )
+    server = _Server(config)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        if serving.done():
+            serving.result()
+            raise SystemExit(f"the API could not listen on {settings.host}:{settings.port}")
+        await asyncio.sleep(0.02)
+    await kube.start_all()
+    await clusters.recover(ctx)
+    settings.pid_file.write_text(f"{os.getpid()}\n")
+    settings.daemon_file.write_text(settings.to_json())
+    log.warning("intranode listening on %s (state %s)", settings.base_url, settings.state_dir)
+
+    stopper = asyncio.create_task(stop.wait())
+    await asyncio.wait({serving, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    server.should_exit = True
+    await ctx.runner.shutdown()
+    await kube.shutdown()
+    await serving
+    settings.pid_file.unlink(missing_ok=True)
+    ctx.db.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    settings = parse_args(argv)
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(
+        level=logging.INFO if os.environ.get("INTRANODE_DEBUG") else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    asyncio.run(serve(settings))
+
+
+if __name__ == "__main__":
+    main()

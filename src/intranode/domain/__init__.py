@@ -1,0 +1,1 @@
+"""Pure rules: resource models, validation, naming, plans. Imports no I/O layer."""

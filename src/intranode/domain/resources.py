@@ -1,0 +1,106 @@
+"""Kinds and keys of every stored resource, and the links Google prints for them.
+
+A key is the resource's path without host or version (``projects/p/regions/r/subnetworks/s``);
+the stored document is the resource exactly as its API returns it.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+
+# Kinds ------------------------------------------------------------------------------------
+SERVICE = "serviceusage.service"
+NETWORK = "compute.network"
+SUBNETWORK = "compute.subnetwork"
+FIREWALL = "compute.firewall"
+ROUTE = "compute.route"
+INSTANCE = "compute.instance"
+COMPUTE_OPERATION = "compute.operation"
+CLUSTER = "container.cluster"
+CONTAINER_OPERATION = "container.operation"
+CLUSTER_SECRET = "container.secret"  # CA and serving keys of a cluster's Kubernetes endpoint
+
+
+def k8s_kind(plural: str) -> str:
+    """Kubernetes objects: ``k8s.pods``, ``k8s.namespaces``, ..."""
+    return f"k8s.{plural}"
+
+
+# Links ------------------------------------------------------------------------------------
+COMPUTE_BASE = "https://www.googleapis.com/compute/v1/"
+CONTAINER_BASE = "https://container.googleapis.com/v1/"
+
+
+def project_key(project: str) -> str:
+    return f"projects/{project}"
+
+
+def network_key(project: str, network: str) -> str:
+    return f"projects/{project}/global/networks/{network}"
+
+
+def subnetwork_key(project: str, region: str, name: str) -> str:
+    return f"projects/{project}/regions/{region}/subnetworks/{name}"
+
+
+def firewall_key(project: str, name: str) -> str:
+    return f"projects/{project}/global/firewalls/{name}"
+
+
+def route_key(project: str, name: str) -> str:
+    return f"projects/{project}/global/routes/{name}"
+
+
+def instance_key(project: str, zone: str, name: str) -> str:
+    return f"projects/{project}/zones/{zone}/instances/{name}"
+
+
+def cluster_key(project: str, location: str, name: str) -> str:
+    return f"projects/{project}/locations/{location}/clusters/{name}"
+
+
+def compute_link(key: str) -> str:
+    return COMPUTE_BASE + key
+
+
+def key_from_link(link: str, project: str) -> str:
+    """Accept a full URL, a partial path or a bare ``global/networks/x`` as Compute does."""
+    s = link
+    for prefix in (COMPUTE_BASE, "https://compute.googleapis.com/compute/v1/", "compute/v1/"):
+        if s.startswith(prefix):
+            s = s[len(prefix) :]
+    s = s.lstrip("/")
+    if not s.startswith("projects/"):
+        s = f"projects/{project}/{s}"
+    return s
+
+
+def region_of_zone(zone: str) -> str:
+    return zone.rsplit("-", 1)[0]
+
+
+# Identifiers --------------------------------------------------------------------------------
+def new_numeric_id() -> str:
+    """A uint64 id, as Compute sends it (a decimal string)."""
+    return str(secrets.randbelow(9 * 10**18) + 10**18)
+
+
+def new_fingerprint() -> str:
+    """Base64 of 8 random bytes: gcloud's apitools decodes fingerprints as bytes."""
+    return base64.b64encode(secrets.token_bytes(8)).decode()
+
+
+def new_hex(n: int = 8) -> str:
+    return secrets.token_hex((n + 1) // 2)[:n]
+
+
+# Kubernetes objects --------------------------------------------------------------------------
+def k8s_parent(cluster: str, namespace: str | None = None) -> str:
+    """Parent of a Kubernetes object: the cluster key, or ``<cluster>/namespaces/<ns>``."""
+    return cluster if namespace is None else f"{cluster}/namespaces/{namespace}"
+
+
+def k8s_key(cluster: str, plural: str, name: str, namespace: str | None = None) -> str:
+    """``<cluster>/namespaces/<ns>/<plural>/<name>`` or ``<cluster>/<plural>/<name>``."""
+    return f"{k8s_parent(cluster, namespace)}/{plural}/{name}"
