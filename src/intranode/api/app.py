@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hmac
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from intranode.api import intranode_api
 from intranode.api.google import compute, container, logging_api, serviceusage
 from intranode.api.google.errors import google_error_response, install_google_error_handlers
 from intranode.controllers.context import Context
@@ -53,11 +54,7 @@ def create_app(ctx: Context) -> FastAPI:
     app.include_router(compute.router)
     app.include_router(container.router)
     app.include_router(logging_api.router)
-
-    @app.get("/intranode/v1/status")
-    async def status(request: Request) -> dict[str, object]:
-        c: Context = request.app.state.ctx
-        return {"project": c.settings.project, "port": c.settings.port, "ok": True}
+    app.include_router(intranode_api.router)
 
     app.add_middleware(BearerAuth, token=ctx.token)
     return app

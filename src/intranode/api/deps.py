@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from fastapi import Request
+from fastapi import Depends, Request
 from pydantic import BaseModel, ValidationError
 
 from intranode.controllers.context import Context
@@ -17,6 +17,9 @@ M = TypeVar("M", bound=BaseModel)
 def get_ctx(request: Request) -> Context:
     ctx: Context = request.app.state.ctx
     return ctx
+
+
+CtxDep = Annotated[Context, Depends(get_ctx)]
 
 
 async def read_json(request: Request) -> Any:

@@ -1,0 +1,160 @@
+"""Control-plane figures, measured in one run against a daemon this script starts.
+
+Prints JSON: cluster create → RUNNING time for 1 and 3 nodes, p50/p99 latency of get/list
+calls under 50 concurrent clients, and the daemon's resident memory before and after.
+Targets (issue 2): create under 2 s; p99 under 50 ms.
+
+    .venv/bin/python bench/control_plane.py [--clients 50] [--requests 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+INTRANODE = str(Path(sys.executable).parent / "intranode")
+PROJECT = "bench-proj"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def create_cluster(http: httpx.Client, name: str, nodes: int) -> float:
+    parent = f"/v1/projects/{PROJECT}/locations/us-central1-a"
+    t0 = time.perf_counter()
+    r = http.post(
+        f"{parent}/clusters",
+        json={
+            "cluster": {
+                "name": name,
+                "initialNodeCount": nodes,
+                "networkConfig": {"enableIntraNodeVisibility": True},
+            }
+        },
+    )
+    r.raise_for_status()
+    op = r.json()["name"]
+    while True:
+        o = http.get(f"{parent}/operations/{op}").json()
+        if o["status"] == "DONE":
+            break
+        time.sleep(0.005)
+    elapsed = time.perf_counter() - t0
+    if o.get("error"):
+        raise SystemExit(f"create {name} failed: {o['error']}")
+    status = http.get(f"{parent}/clusters/{name}").json()["status"]
+    assert status == "RUNNING", status
+    return elapsed
+
+
+async def latency(base: str, token: str, clients: int, per_client: int) -> dict[str, float]:
+    paths = [
+        f"/compute/v1/projects/{PROJECT}/regions/us-central1/subnetworks/default",
+        f"/compute/v1/projects/{PROJECT}/global/firewalls",
+        f"/v1/projects/{PROJECT}/locations/us-central1-a/clusters/bench-1",
+        f"/v1/projects/{PROJECT}/locations/-/clusters",
+    ]
+    samples: list[float] = []
+
+    async def one(i: int) -> None:
+        async with httpx.AsyncClient(
+            base_url=base, headers={"Authorization": f"Bearer {token}"}
+        ) as c:
+            for j in range(per_client):
+                path = paths[(i + j) % len(paths)]
+                t0 = time.perf_counter()
+                r = await c.get(path)
+                samples.append(time.perf_counter() - t0)
+                r.raise_for_status()
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(one(i) for i in range(clients)))
+    wall = time.perf_counter() - t0
+    samples.sort()
+    return {
+        "requests": len(samples),
+        "p50_ms": round(statistics.median(samples) * 1000, 2),
+        "p99_ms": round(samples[int(len(samples) * 0.99) - 1] * 1000, 2),
+        "max_ms": round(samples[-1] * 1000, 2),
+        "requests_per_s": round(len(samples) / wall, 1),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--clients", type=int, default=50)
+    ap.add_argument("--requests", type=int, default=40, help="per client")
+    args = ap.parse_args()
+    state = Path(tempfile.mkdtemp(prefix="intranode-bench-"))
+    port = free_port()
+    env = dict(os.environ, INTRANODE_STATE_DIR=str(state / "state"))
+    subprocess.run(
+        [INTRANODE, "up", "--detach", "--port", str(port), "--project", PROJECT],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    try:
+        token = (state / "state" / "token").read_text().strip()
+        pid = int((state / "state" / "daemon.pid").read_text())
+        base = f"http://127.0.0.1:{port}"
+        rss_idle = rss_kib(pid)
+        with httpx.Client(
+            base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30
+        ) as http:
+            create_1 = [create_cluster(http, f"bench-{i}", 1) for i in (1, 2, 3)]
+            create_3 = [create_cluster(http, f"bench3-{i}", 3) for i in (1, 2, 3)]
+        lat = asyncio.run(latency(base, token, args.clients, args.requests))
+        result: dict[str, Any] = {
+            "create_running_s": {
+                "1_node": {
+                    "median": round(statistics.median(create_1), 3),
+                    "runs": [round(x, 3) for x in create_1],
+                },
+                "3_nodes": {
+                    "median": round(statistics.median(create_3), 3),
+                    "runs": [round(x, 3) for x in create_3],
+                },
+            },
+            "get_list_latency": {"clients": args.clients, **lat},
+            "daemon_rss_mib": {
+                "idle": round(rss_idle / 1024, 1),
+                "after_6_clusters": round(rss_kib(pid) / 1024, 1),
+            },
+            "targets": {"create_s": 2.0, "p99_ms": 50.0},
+        }
+        result["meets_targets"] = {
+            "create": max(create_1 + create_3) < 2.0,
+            "p99": lat["p99_ms"] < 50.0,
+        }
+        print(json.dumps(result, indent=2))
+    finally:
+        subprocess.run([INTRANODE, "down", "--purge"], env=env, capture_output=True)
+        shutil.rmtree(state, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""``intranode``: up, down, status, env, doctor."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from intranode.cli import daemonctl
+from intranode.cli.client import DaemonClient
+from intranode.cli.gcloud_env import export_lines, write_gcloud_config
+from intranode.cli.target import Target
+from intranode.config import DEFAULT_PORT, DEFAULT_PROJECT
+
+state_dir_option = click.option(
+    "--state-dir",
+    envvar="INTRANODE_STATE_DIR",
+    default=None,
+    help="State directory (default /var/lib/intranode; env INTRANODE_STATE_DIR).",
+)
+
+
+@click.group()
+@click.version_option(package_name="intranode")
+def cli() -> None:
+    """GKE networking with intra-node visibility on this machine, driven by the real gcloud
+    and kubectl."""
+
+
+@cli.command()
+@state_dir_option
+@click.option("--port", type=int, default=DEFAULT_PORT, show_default=True)
+@click.option("--project", default=DEFAULT_PROJECT, show_default=True)
+@click.option("--detach", is_flag=True, help="Return once the API answers.")
+def up(state_dir: str | None, port: int, project: str, detach: bool) -> None:
+    """Start the daemon."""
+    target = Target.from_option(state_dir)
+    running = target.pid()
+    if running is not None:
+        raise click.ClickException(
+            f"a daemon (pid {running}) already runs with state dir {target.state_dir}"
+        )
+    if not daemonctl.port_free(port):
+        raise click.ClickException(
+            f"port {port} on 127.0.0.1 is in use; choose another with --port"
+        )
+    if not detach:
+        argv = daemonctl.daemon_argv(target.state_dir, port, project)
+        os.execv(argv[0], argv)
+    pid = daemonctl.start_detached(target, port, project)
+    settings = target.settings()
+    write_gcloud_config(settings)
+    click.echo(f"intranode is up (pid {pid}) at {settings.base_url}, state in {target.state_dir}")
+    click.echo('Point gcloud and kubectl at it:  eval "$(intranode env)"', err=True)
+
+
+@cli.command()
+@state_dir_option
+@click.option("--purge", is_flag=True, help="Also delete the state directory.")
+def down(state_dir: str | None, purge: bool) -> None:
+    """Stop the daemon; it removes what it created. State is kept unless --purge."""
+    target = Target.from_option(state_dir)
+    stopped = daemonctl.stop(target)
+    click.echo("intranode stopped" if stopped else "no intranode daemon was running")
+    if purge:
+        daemonctl.purge(target)
+        click.echo(f"removed {target.state_dir}")
+
+
+@cli.command()
+@state_dir_option
+def env(state_dir: str | None) -> None:
+    """Print export lines pointing gcloud and kubectl at the daemon."""
+    target = Target.from_option(state_dir)
+    settings = target.settings()
+    write_gcloud_config(settings)
+    for line in export_lines(settings):
+        click.echo(line)
+
+
+@cli.command()
+@state_dir_option
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+def status(state_dir: str | None, fmt: str) -> None:
+    """The daemon, its clusters, nodes and pods at a glance."""
+    target = Target.from_option(state_dir)
+    data = DaemonClient(target).get("/intranode/v1/status")
+    if fmt == "json":
+        import json
+
+        click.echo(json.dumps(data, indent=2, sort_keys=True))
+        return
+    from intranode.cli.render import print_status
+
+    print_status(data, pid=target.pid())
+
+
+@cli.command()
+def doctor() -> None:
+    """Check this machine for what intranode needs."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from intranode.cli.doctor import run_checks
+
+    checks = run_checks()
+    table = Table("check", "found", "status", "to fix")
+    for c in checks:
+        mark = "ok" if c.ok else ("MISSING" if c.required else "optional")
+        table.add_row(c.name, c.found, mark, "" if c.ok else c.fix)
+    Console().print(table)
+    if any(c.required and not c.ok for c in checks):
+        sys.exit(1)
+
+
+def main() -> None:
+    cli(prog_name="intranode")

@@ -1,0 +1,1 @@
+"""The kernel side: a protocol, its Linux implementation and an in-memory fake."""

@@ -1,0 +1,1 @@
+"""pyroute2, nft -j, conntrack: applies plans to real namespaces."""
