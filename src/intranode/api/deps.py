@@ -6,9 +6,10 @@ import json
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from intranode.controllers.context import Context
+from intranode.domain.wire import parse_message
 from intranode.errors import InvalidArgument
 
 M = TypeVar("M", bound=BaseModel)
@@ -28,7 +29,8 @@ async def read_json(request: Request) -> Any:
         return {}
     try:
         return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    # ValueError too: Python refuses integers over 4,300 digits, which is the caller's fault.
+    except ValueError as exc:
         raise InvalidArgument(f"Invalid JSON payload received. {exc}", reason="parseError") from exc
 
 
@@ -39,35 +41,4 @@ async def read_model(request: Request, model: type[M]) -> M:
 
 
 def parse_model(data: Any, model: type[M]) -> M:
-    if not isinstance(data, dict):
-        raise InvalidArgument(
-            "Invalid JSON payload received. Expected an object at the top level.",
-            reason="parseError",
-        )
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise InvalidArgument(describe_pydantic(exc)) from exc
-
-
-def describe_pydantic(exc: ValidationError) -> str:
-    parts = []
-    for e in exc.errors():
-        loc = [str(x) for x in e.get("loc", ())]
-        if e.get("type") == "extra_forbidden":
-            parent = ".".join(loc[:-1])
-            parts.append(
-                f'Invalid JSON payload received. Unknown name "{loc[-1] if loc else ""}"'
-                + (f" at '{parent}'" if parent else "")
-                + ": Cannot find field."
-            )
-        else:
-            value = e.get("input")
-            try:
-                shown = json.dumps(value)
-            except (TypeError, ValueError):
-                shown = repr(value)
-            parts.append(
-                f"Invalid value at '{'.'.join(loc)}' ({shown}): {e.get('msg', 'invalid value')}"
-            )
-    return "\n".join(parts) or "Invalid JSON payload received."
+    return parse_message(model, data)

@@ -92,7 +92,8 @@ def stop(target: Target) -> bool:
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + STOP_TIMEOUT
     while time.monotonic() < deadline:
-        if target.pid() is None or not _alive(pid):
+        # The PID file goes before the process ends: wait for the process itself.
+        if not _alive(pid):
             return True
         time.sleep(0.05)
     raise click.ClickException(f"the daemon (pid {pid}) did not stop within {STOP_TIMEOUT:.0f}s")

@@ -7,6 +7,7 @@ the stored document is the resource exactly as its API returns it.
 from __future__ import annotations
 
 import base64
+import hashlib
 import secrets
 
 # Kinds ------------------------------------------------------------------------------------
@@ -104,3 +105,20 @@ def k8s_parent(cluster: str, namespace: str | None = None) -> str:
 def k8s_key(cluster: str, plural: str, name: str, namespace: str | None = None) -> str:
     """``<cluster>/namespaces/<ns>/<plural>/<name>`` or ``<cluster>/<plural>/<name>``."""
     return f"{k8s_parent(cluster, namespace)}/{plural}/{name}"
+
+
+# Compute project (appended by the Compute API) ----------------------------------------------
+# The ``compute#project`` document; its presence also records that the project was seeded,
+# so deleting a default resource is not undone by the next daemon start.
+COMPUTE_PROJECT = "compute.project"
+
+
+# Service Usage (appended by the Service Usage issue) -----------------------------------------
+SERVICE_OPERATION = "serviceusage.operation"
+
+
+def project_number(project: str) -> str:
+    """The 12-digit number Google shows for a project (Service Usage names, error consumers),
+    derived from the project id so that it is stable across restarts."""
+    digest = hashlib.sha256(project.encode()).digest()
+    return str(100_000_000_000 + int.from_bytes(digest[:8], "big") % 900_000_000_000)

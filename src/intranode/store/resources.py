@@ -119,6 +119,15 @@ class ResourceStore:
             ).fetchall()
         return [_row(r) for r in rows]
 
+    def kinds(self, prefix: str) -> list[str]:
+        """The kinds held whose name starts with ``prefix`` (e.g. every ``k8s.`` kind)."""
+        with self.db.reading() as conn:
+            rows = conn.execute(
+                "SELECT DISTINCT kind FROM resources WHERE substr(kind, 1, ?) = ? ORDER BY kind",
+                (len(prefix), prefix),
+            ).fetchall()
+        return [str(r[0]) for r in rows]
+
     # -- writes ---------------------------------------------------------------------------
     def create(self, kind: str, key: str, parent: str, data: dict[str, Any]) -> Resource:
         with self.transaction(), self.db.transaction() as conn:

@@ -86,3 +86,10 @@ def test_an_accepted_write_survives_sigkill(tmp_path: Path) -> None:
     assert proc.returncode == -9
     again = ResourceStore(Database(db_path))
     assert again.get("k", "a").data == {"accepted": True}  # type: ignore[union-attr]
+
+
+def test_kinds_lists_what_is_held_under_a_prefix(store: ResourceStore) -> None:
+    store.create("k8s.pods", "a", "p", {})
+    store.create("k8s.nodes", "b", "p", {})
+    store.create("compute.network", "c", "p", {})
+    assert store.kinds("k8s.") == ["k8s.nodes", "k8s.pods"]

@@ -39,14 +39,20 @@ _STATUS_BY_CODE = {
 }
 
 
+def _printable(text: str) -> str:
+    # A lone surrogate from a JSON escape cannot be encoded as UTF-8; echo it escaped.
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def google_error_body(err: ApiError) -> dict[str, Any]:
-    item: dict[str, Any] = {"message": err.message, "domain": "global", "reason": err.reason}
+    message = _printable(err.message)
+    item: dict[str, Any] = {"message": message, "domain": "global", "reason": err.reason}
     if err.location:
         item["location"] = err.location
         item["locationType"] = err.location_type or "parameter"
     body: dict[str, Any] = {
         "code": err.code,
-        "message": err.message,
+        "message": message,
         "status": err.status,
         "errors": [item],
     }

@@ -13,9 +13,7 @@ from typing import Any
 
 from intranode.domain.timefmt import k8s_time
 
-DATA_PLANE_WAITING = (
-    "the intranode data plane is not running; pods start once it is (see docs)"
-)
+DATA_PLANE_WAITING = "the intranode data plane is not running; pods start once it is (see docs)"
 OS_LABEL = "kubernetes.io/os"
 
 Obj = dict[str, Any]
@@ -225,3 +223,74 @@ def pod_ip_of(pod: Mapping[str, Any]) -> str:
 
 def is_terminated(pod: Mapping[str, Any]) -> bool:
     return (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
+
+
+def _event(
+    pod: Mapping[str, Any], kind: str, reason: str, message: str, component: str, now: float
+) -> Obj:
+    meta = pod.get("metadata") or {}
+    ts = k8s_time(now)
+    return {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"namespace": meta.get("namespace", "default")},
+        "involvedObject": {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "namespace": meta.get("namespace", "default"),
+            "name": meta.get("name", ""),
+            "uid": meta.get("uid", ""),
+        },
+        "reason": reason,
+        "message": message,
+        "source": {"component": component},
+        "firstTimestamp": ts,
+        "lastTimestamp": ts,
+        "count": 1,
+        "type": kind,
+        "reportingComponent": component,
+        "reportingInstance": "",
+    }
+
+
+def placement_events(pod: Mapping[str, Any], now: float, *, waiting: bool = True) -> list[Obj]:
+    """What ``kubectl describe pod`` lists after placement: where the pod went (or why it could
+    not go anywhere) and, while containers wait for the data plane, that they do."""
+    spec = pod.get("spec") or {}
+    status = pod.get("status") or {}
+    meta = pod.get("metadata") or {}
+    where = f"{meta.get('namespace', 'default')}/{meta.get('name', '')}"
+    scheduled = next(
+        (c for c in status.get("conditions") or [] if c.get("type") == "PodScheduled"), None
+    )
+    if scheduled is not None and scheduled.get("status") == "False":
+        return [
+            _event(
+                pod,
+                "Warning",
+                "FailedScheduling",
+                str(scheduled.get("message", "")),
+                "default-scheduler",
+                now,
+            )
+        ]
+    events = [
+        _event(
+            pod,
+            "Normal",
+            "Scheduled",
+            f"Successfully assigned {where} to {spec.get('nodeName', '')}",
+            "default-scheduler",
+            now,
+        )
+    ]
+    held = [
+        c
+        for c in status.get("containerStatuses") or []
+        if ((c.get("state") or {}).get("waiting") or {}).get("message") == DATA_PLANE_WAITING
+    ]
+    if waiting and held:
+        events.append(
+            _event(pod, "Warning", "DataPlaneNotRunning", DATA_PLANE_WAITING, "intranode", now)
+        )
+    return events
