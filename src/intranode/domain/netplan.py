@@ -511,7 +511,10 @@ def inv_ops(node: Node, enabled: bool) -> tuple[Op, ...]:
     ``default via <gw> dev eth0``, then the rules. Disabled: the rules go first, then the
     route and the table, then ``rp_filter=1`` and ``src_valid_mark=0``. The order keeps a
     live toggle safe: rule 76 only exists while loose rp_filter lets the hair-pinned packets
-    back in on ``eth0``.
+    back in on ``eth0``. (Measured on kernel 6.18: the reverse-path check of a forwarded packet
+    looks its source up as if it came in on the route's output device, which rule 76 sends to
+    table 1 and so out ``eth0``, so strict mode would pass too; loose is set because netd sets
+    it, and where the lookup is made as if from ``lo`` (netd_inv §1.4) it is needed.)
     """
     ns = node.netns
     rules = _inv_rules(node)

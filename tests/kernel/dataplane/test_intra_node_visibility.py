@@ -10,6 +10,7 @@ import time
 import pytest
 
 from intranode.domain import netplan
+from intranode.domain.netplan import Route, Rule
 
 from .conftest import Kernel, Network
 from .traffic import CONVERSATION, PY, conversation_result, exchange, martian_sources, ping
@@ -20,6 +21,28 @@ pytestmark = pytest.mark.kernel
 def _router_packets(kernel: Kernel, net: Network, node_link: str) -> tuple[int, int]:
     c = kernel.dp.counters(net.router.netns)[node_link]
     return c.rx_packets, c.tx_packets
+
+
+def test_the_node_holds_netds_set_exactly_while_inv_is_on(kernel: Kernel, net: Network) -> None:
+    keys = ("net.ipv4.conf.eth0.rp_filter", "net.ipv4.conf.all.src_valid_mark")
+    off = kernel.dp.read_state(net.n1.netns, keys)
+    kernel.dp.apply(netplan.inv_ops(net.n1, True))
+    on = kernel.dp.read_state(net.n1.netns, keys)
+    assert on.sysctls == {keys[0]: 2, keys[1]: 1}
+    assert set(on.rules) - set(off.rules) == {
+        Rule(70, 255, dst="127.0.0.0/8"),
+        Rule(70, 255, dst="169.254.0.0/16"),
+        Rule(70, 255, dst="10.128.0.2/32"),
+        Rule(70, 255, dst="10.52.0.1/32"),
+        Rule(74, 254, fwmark=0x4000, fwmask=0x4000),
+        Rule(75, 254, iif="lo"),
+        Rule(76, 1, not_iif="eth0"),
+    }
+    assert set(on.routes) - set(off.routes) == {Route("0.0.0.0/0", "eth0", "10.128.0.1", 1)}
+    assert set(on.nft_tables) - set(off.nft_tables) == {"ip netd"}
+    kernel.dp.apply(netplan.inv_ops(net.n1, False))
+    assert kernel.dp.read_state(net.n1.netns, keys) == off
+    assert off.sysctls == {keys[0]: 1, keys[1]: 0}
 
 
 @pytest.mark.parametrize(("inv", "ttl"), [(False, 63), (True, 61)])

@@ -81,7 +81,7 @@ step_st = st.tuples(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=3000, deadline=None)
 @given(
     flows=st.lists(flow_st, min_size=1, max_size=4, unique_by=lambda f: (f[0], f[1], f[2], f[3])),
     intervals=st.tuples(st.sampled_from((5, 30, 60)), st.sampled_from((5, 30, 60))),
@@ -94,10 +94,12 @@ def test_records_add_up_to_the_conntrack_counters(
 ) -> None:
     w = World(_inventory(*intervals))
     agg = w.start()
-    counters = {i: [Counters(), Counters()] for i in range(len(flows))}
+    # An entry exists because a packet created it: every incarnation has sent one.
+    counters = {i: [Counters(1, 60), Counters()] for i in range(len(flows))}
     earlier = {i: [Counters(), Counters()] for i in range(len(flows))}  # ended incarnations
     alive = set(counters)
     late: list[ConntrackEntry] = []  # destroy events not delivered yet
+    started = dict.fromkeys(counters, T0)  # when each flow's current incarnation began
 
     def entry(i: int, when: float | None = None) -> ConntrackEntry:
         src, sport, dst, dport = flows[i]
@@ -107,7 +109,7 @@ def test_records_add_up_to_the_conntrack_counters(
             FiveTuple(6, dst, src, dport, sport),
             counters[i][0],
             counters[i][1],
-            0,
+            int((w.now if when is None else when) - started[i]),  # conntrack's delta-time
             when,
         )
 
@@ -134,7 +136,8 @@ def test_records_add_up_to_the_conntrack_counters(
             earlier[victim] = [
                 a + b for a, b in zip(earlier[victim], counters[victim], strict=True)
             ]
-            counters[victim] = [Counters(), Counters()]
+            counters[victim] = [Counters(1, 60), Counters()]
+            started[victim] = w.now
         elif action == "restart":
             w.flush()  # a crash right after a commit: memory is lost, the rows stay
             agg = w.start()
@@ -163,9 +166,10 @@ def test_records_add_up_to_the_conntrack_counters(
         got[key] = got.get(key, Counters()) + Counters(int(p["packets_sent"]), int(p["bytes_sent"]))
     want: dict[tuple[str, int, str, int, str], Counters] = {}
     for i, (src, sport, dst, dport) in enumerate(flows):
+        total = [a + b for a, b in zip(earlier[i], counters[i], strict=True)]
         for (a, ap, b, bp), c in (
-            ((src, sport, dst, dport), counters[i][0]),
-            ((dst, dport, src, sport), counters[i][1]),
+            ((src, sport, dst, dport), total[0]),
+            ((dst, dport, src, sport), total[1]),
         ):
             if not c:
                 continue

@@ -78,8 +78,7 @@ def install_google_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 404:
-            missing = NotFound(f"The requested URL was not found: {_req.url.path}")
-            return google_error_response(missing)
+            return google_error_response(unmatched(_req.method, _req.url.path))
         if exc.status_code == 405:
             return google_error_response(
                 Unimplemented(f"Method {_req.method} is not supported for {_req.url.path}")
@@ -94,6 +93,20 @@ def install_google_error_handlers(app: FastAPI) -> None:
         log.exception("unhandled error on %s %s", _req.method, _req.url.path)
         err = ApiError(f"Internal error: {type(exc).__name__}")
         return google_error_response(err)
+
+
+# Paths of the APIs intranode serves: a method there that no route matches is one Google has
+# and intranode does not (501); any other path is simply not found (404).
+_SERVED_APIS = ("/compute/v1/", "/v1/projects/", "/v1/operations", "/v2/", "/batch/")
+
+
+def unmatched(method: str, path: str) -> ApiError:
+    if path.startswith(_SERVED_APIS):
+        return Unimplemented(
+            f"intranode does not implement {method} {path} "
+            "(the methods it serves are listed in docs/api-coverage.md)"
+        )
+    return NotFound(f"The requested URL was not found: {path}")
 
 
 def describe_validation_error(exc: RequestValidationError) -> str:

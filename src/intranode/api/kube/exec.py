@@ -198,6 +198,9 @@ async def serve_exec(
             await ws.send_bytes(bytes([channel]) + data)
 
     streams = ExecStreams(send)
+    if not params.stdin:
+        # Without -i the command must see end-of-input at once, or `cat` would wait forever.
+        streams.stdin.put_nowait(None)
     reader = asyncio.create_task(_pump_input(ws, streams, chosen))
     try:
         if executor is None:

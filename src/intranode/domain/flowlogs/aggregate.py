@@ -182,6 +182,7 @@ class _Flow:
         "reply",
         "saved",
         "seen",
+        "start",
     )
 
     def __init__(self, fid: FlowId, reply: FiveTuple, seen: float) -> None:
@@ -198,6 +199,7 @@ class _Flow:
         self.dirty = False  # accounted or closed changed since the last plan
         self.entry: ConntrackEntry | None = None  # the snapshot row last folded
         self.born = seen  # when this incarnation was first observed
+        self.start: float | None = None  # when it started, from conntrack's age
         self.evented = False  # its destroy event was seen
         self.mark = 0  # the snapshot that last listed it
 
@@ -274,7 +276,9 @@ class Aggregator:
                 continue
             if flow is None or flow.fid.original != e.original:
                 flow = self._latest(netns, e.ct_id, e.original)
-            if flow is not None and (flow.evented or not _covers(e, flow)):
+            if flow is not None and (
+                flow.evented or not _covers(e, flow) or _restarted(e, flow, now)
+            ):
                 # A new incarnation: the old one ended (its destroy event may still come).
                 if flow.closed is None and flow.gone is None:
                     flow.gone = now
@@ -286,6 +290,8 @@ class Aggregator:
                 flow = self._new_flow(netns, e, lo)
                 flow.born = now
             by_id[e.ct_id] = flow
+            if e.age is not None:
+                flow.start = max(flow.start or -math.inf, now - e.age)
             self._update(flow, e, now)
             flow.entry = e
             flow.mark = mark
@@ -325,27 +331,27 @@ class Aggregator:
         return flow
 
     def _owner_of_event(self, netns: str, e: ConntrackEntry, t: float) -> _Flow | None:
-        """The incarnation a destroy event ends: the oldest still open whose counters it can
-        be and whose successor (if any) was first seen after the event; None for one never
-        seen in a snapshot."""
+        """The incarnation a destroy event ends: of those still open whose counters it can
+        be, the oldest that was born before the event (one cannot end before it began), else
+        the oldest; None when it is none of them (one never seen in a snapshot)."""
         latest = self._latest(netns, e.ct_id, e.original)
         if latest is None:
             return None
         flows = self._flows[netns]
-        successor: _Flow | None = None
-        chain: list[_Flow] = []
-        for gen in range(latest.fid.gen, -1, -1):
-            flow = flows.get(FlowId(netns, e.ct_id, e.original, gen))
-            if flow is not None:
-                chain.append(flow)
-        chain.reverse()  # oldest first
-        for i, flow in enumerate(chain):
-            successor = chain[i + 1] if i + 1 < len(chain) else None
-            if flow.evented or not _covers(e, flow):
-                continue
-            if successor is None or t <= successor.born:
+        fits = sorted(
+            (
+                f
+                for gen in range(latest.fid.gen + 1)
+                if (f := flows.get(FlowId(netns, e.ct_id, e.original, gen))) is not None
+                and not f.evented
+                and _covers(e, f)
+            ),
+            key=lambda f: f.born,
+        )
+        for flow in fits:
+            if flow.born <= t:
                 return flow
-        return None
+        return fits[0] if fits else None
 
     def observe_denied(self, netns: str, packets: Sequence[DeniedPacket]) -> None:
         for p in packets:
@@ -513,6 +519,13 @@ class Aggregator:
 def _started(age: int | None, now: float) -> float:
     """The earliest a flow ``age`` whole seconds old can have started."""
     return now if age is None else now - age - 1
+
+
+def _restarted(e: ConntrackEntry, flow: _Flow, now: float) -> bool:
+    """Whether conntrack's age says ``e`` started after ``flow`` did. Ages are whole seconds,
+    so estimates of one start lie within a second of each other; ``flow.start`` is the
+    latest estimate."""
+    return e.age is not None and flow.start is not None and now - e.age - flow.start > 1.0
 
 
 def _covers(e: ConntrackEntry, flow: _Flow) -> bool:
