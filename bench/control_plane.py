@@ -132,7 +132,17 @@ def main() -> None:
     port = free_port()
     env = dict(os.environ, INTRANODE_STATE_DIR=str(state / "state"))
     subprocess.run(
-        [INTRANODE, "up", "--detach", "--port", str(port), "--project", PROJECT],
+        [
+            INTRANODE,
+            "up",
+            "--detach",
+            "--port",
+            str(port),
+            "--project",
+            PROJECT,
+            "--prefix",
+            f"b{os.getpid() % 0xFFFF:04x}-",
+        ],
         env=env,
         check=True,
         capture_output=True,

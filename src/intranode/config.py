@@ -33,6 +33,8 @@ class Settings:
     prefix: str = DEFAULT_PREFIX
     # The Kubernetes endpoints of clusters listen on ports from this one upwards.
     kube_port_base: int = 0
+    # Run nodes, pods and the VPC router as namespaces (root); off = the APIs only.
+    dataplane: bool = True
 
     @property
     def db_path(self) -> Path:

@@ -24,6 +24,9 @@ from intranode.api.kube.server import KubeServers
 from intranode.config import DEFAULT_PORT, DEFAULT_PROJECT, Settings, ensure_token
 from intranode.controllers import bootstrap, clusters
 from intranode.controllers.context import Context
+from intranode.controllers.nodeagent import NodeAgent
+from intranode.dataplane.linux import LinuxDataplane
+from intranode.store.ledger import SqliteLedger
 
 log = logging.getLogger("intranode.daemon")
 
@@ -42,9 +45,18 @@ def parse_args(argv: list[str] | None = None) -> Settings:
     p.add_argument("--port", type=int, default=DEFAULT_PORT)
     p.add_argument("--project", default=DEFAULT_PROJECT)
     p.add_argument("--prefix", default="in-")
+    p.add_argument(
+        "--no-dataplane",
+        action="store_true",
+        help="serve the APIs only: no namespaces, pods stay Pending (no root needed)",
+    )
     a = p.parse_args(argv)
     return Settings(
-        state_dir=Path(a.state_dir).resolve(), port=a.port, project=a.project, prefix=a.prefix
+        state_dir=Path(a.state_dir).resolve(),
+        port=a.port,
+        project=a.project,
+        prefix=a.prefix,
+        dataplane=not a.no_dataplane,
     )
 
 
@@ -53,6 +65,8 @@ async def serve(settings: Settings) -> None:
     ctx = Context.open(settings, token)
     kube = KubeServers(ctx)
     ctx.endpoints = kube
+    agent = _node_agent(ctx) if settings.dataplane else None
+    ctx.data_plane = agent is not None
     bootstrap.bootstrap(ctx)
     app = create_app(ctx)
     config = uvicorn.Config(
@@ -78,6 +92,9 @@ async def serve(settings: Settings) -> None:
         await asyncio.sleep(0.02)
     await kube.start_all()
     await clusters.recover(ctx)
+    if agent is not None:
+        await agent.start()
+        kube.executor = agent.executor
     settings.pid_file.write_text(f"{os.getpid()}\n")
     settings.daemon_file.write_text(settings.to_json())
     log.warning("intranode listening on %s (state %s)", settings.base_url, settings.state_dir)
@@ -86,10 +103,23 @@ async def serve(settings: Settings) -> None:
     await asyncio.wait({serving, stopper}, return_when=asyncio.FIRST_COMPLETED)
     server.should_exit = True
     await ctx.runner.shutdown()
+    if agent is not None:
+        # intranode down: no namespace, link, process or mount of ours may stay behind.
+        await agent.stop(teardown_kernel=True)
     await kube.shutdown()
     await serving
     settings.pid_file.unlink(missing_ok=True)
     ctx.db.close()
+
+
+def _node_agent(ctx: Context) -> NodeAgent:
+    if os.geteuid() != 0:
+        raise SystemExit(
+            "intranode needs root to create network namespaces for nodes, pods and the VPC "
+            "router (or start it with --no-dataplane to serve the APIs only)"
+        )
+    ledger = SqliteLedger(ctx.db)
+    return NodeAgent(ctx, LinuxDataplane(ledger), ledger)
 
 
 def main(argv: list[str] | None = None) -> None:

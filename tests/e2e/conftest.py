@@ -68,6 +68,7 @@ class Daemon:
     gcloud_bin: str
     kubectl_bin: str
     workdir: Path
+    prefix: str
 
     def run(
         self, *argv: str, check: bool = True, timeout: float = 120, input: str | None = None
@@ -116,10 +117,21 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
     state = work / "state"
     port = free_port()
     project = f"e2e-{secrets.token_hex(3)}"
+    prefix = f"e{secrets.token_hex(2)}-"
     base_env = {k: v for k, v in os.environ.items() if not k.startswith(("CLOUDSDK_", "KUBE"))}
     base_env["INTRANODE_STATE_DIR"] = str(state)
     up = subprocess.run(
-        [INTRANODE, "up", "--detach", "--port", str(port), "--project", project],
+        [
+            INTRANODE,
+            "up",
+            "--detach",
+            "--port",
+            str(port),
+            "--project",
+            project,
+            "--prefix",
+            prefix,
+        ],
         env=base_env,
         capture_output=True,
         text=True,
@@ -138,6 +150,6 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
         env["KUBECACHEDIR"] = str(work / "kubecache")
         env["HOME"] = str(work / "home")
         (work / "home").mkdir()
-        yield Daemon(state, port, project, env, gcloud_bin, kubectl_bin, work)
+        yield Daemon(state, port, project, env, gcloud_bin, kubectl_bin, work, prefix)
     finally:
         subprocess.run([INTRANODE, "down", "--purge"], env=base_env, timeout=60)

@@ -4,6 +4,7 @@ every unfinished operation finished or failed with a reason, never stuck RUNNING
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import time
@@ -17,6 +18,7 @@ from tests.e2e.conftest import INTRANODE, free_port
 pytestmark = pytest.mark.e2e
 
 ZONE_PATH = "/v1/projects/crash-proj/locations/us-central1-a"
+PREFIX = f"k{secrets.token_hex(2)}-"
 
 
 def _up(env: dict[str, str], port: int) -> None:

@@ -14,14 +14,16 @@ from pathlib import Path
 import click
 import httpx
 
-from intranode.cli.target import Target
+from intranode.cli.target import Target, alive
 
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 30.0
 
 
-def daemon_argv(state_dir: Path, port: int, project: str) -> list[str]:
-    return [
+def daemon_argv(
+    state_dir: Path, port: int, project: str, prefix: str = "in-", dataplane: bool = True
+) -> list[str]:
+    argv = [
         sys.executable,
         "-m",
         "intranode.daemon",
@@ -31,7 +33,10 @@ def daemon_argv(state_dir: Path, port: int, project: str) -> list[str]:
         str(port),
         "--project",
         project,
+        "--prefix",
+        prefix,
     ]
+    return argv if dataplane else [*argv, "--no-dataplane"]
 
 
 def port_free(port: int) -> bool:
@@ -44,13 +49,14 @@ def port_free(port: int) -> bool:
     return True
 
 
-def start_detached(target: Target, port: int, project: str) -> int:
-    """Start the daemon in its own session and return its PID once its API answers."""
+def start_detached(target: Target, argv: list[str], port: int) -> int:
+    """Start the daemon (``argv``) in its own session and return its PID once its API
+    answers."""
     target.state_dir.mkdir(parents=True, exist_ok=True)
     log_path = target.state_dir / "daemon.log"
     with log_path.open("ab") as log:
         proc = subprocess.Popen(
-            daemon_argv(target.state_dir, port, project),
+            argv,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,
@@ -93,23 +99,10 @@ def stop(target: Target) -> bool:
     deadline = time.monotonic() + STOP_TIMEOUT
     while time.monotonic() < deadline:
         # The PID file goes before the process ends: wait for the process itself.
-        if not _alive(pid):
+        if not alive(pid):
             return True
         time.sleep(0.05)
     raise click.ClickException(f"the daemon (pid {pid}) did not stop within {STOP_TIMEOUT:.0f}s")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie child of ours still answers kill(0); its /proc status tells.
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return False
-    return "\nState:\tZ" not in status
 
 
 def purge(target: Target) -> None:

@@ -33,8 +33,31 @@ def cli() -> None:
 @click.option("--port", type=int, default=DEFAULT_PORT, show_default=True)
 @click.option("--project", default=DEFAULT_PROJECT, show_default=True)
 @click.option("--detach", is_flag=True, help="Return once the API answers.")
-def up(state_dir: str | None, port: int, project: str, detach: bool) -> None:
-    """Start the daemon."""
+@click.option(
+    "--prefix",
+    default="in-",
+    show_default=True,
+    help="Prefix of every kernel object's name (each daemon on a machine needs its own).",
+)
+@click.option(
+    "--no-dataplane",
+    is_flag=True,
+    help="Serve the APIs only: no namespaces, pods stay Pending (no root needed).",
+)
+def up(
+    state_dir: str | None,
+    port: int,
+    project: str,
+    detach: bool,
+    prefix: str,
+    no_dataplane: bool,
+) -> None:
+    """Start the daemon (root: it creates network namespaces)."""
+    if not no_dataplane and os.geteuid() != 0:
+        raise click.ClickException(
+            "intranode needs root: it creates network namespaces for nodes, pods and the VPC "
+            "router (run with sudo, or use --no-dataplane to serve the APIs only)"
+        )
     target = Target.from_option(state_dir)
     running = target.pid()
     if running is not None:
@@ -45,10 +68,10 @@ def up(state_dir: str | None, port: int, project: str, detach: bool) -> None:
         raise click.ClickException(
             f"port {port} on 127.0.0.1 is in use; choose another with --port"
         )
+    argv = daemonctl.daemon_argv(target.state_dir, port, project, prefix, not no_dataplane)
     if not detach:
-        argv = daemonctl.daemon_argv(target.state_dir, port, project)
         os.execv(argv[0], argv)
-    pid = daemonctl.start_detached(target, port, project)
+    pid = daemonctl.start_detached(target, argv, port)
     settings = target.settings()
     write_gcloud_config(settings)
     click.echo(f"intranode is up (pid {pid}) at {settings.base_url}, state in {target.state_dir}")

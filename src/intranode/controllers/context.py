@@ -53,6 +53,8 @@ class Context:
     token: str
     clock: Callable[[], float] = time.time
     endpoints: KubeEndpoints = field(default_factory=_NoEndpoints)
+    # True while the node agent runs pods on the kernel; without it pods wait, and say why.
+    data_plane: bool = False
 
     @classmethod
     def open(cls, settings: Settings, token: str, *, db_path: str | None = None) -> Context:

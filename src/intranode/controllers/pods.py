@@ -13,6 +13,7 @@ from typing import Any
 from intranode.controllers.context import Context
 from intranode.domain.ipam import allocate_pod_ip
 from intranode.domain.kube.pods import (
+    DATA_PLANE_WAITING,
     NodeView,
     choose_node,
     default_pod,
@@ -86,7 +87,8 @@ def place_pod(ctx: Context, cluster_key: str, pod: dict[str, Any]) -> dict[str, 
             and not (p.get("spec") or {}).get("hostNetwork")
         )
         pod_ip = allocate_pod_ip(node.pod_cidr, used)
-    out["status"] = pending_status(out, host_ip, pod_ip, now)
+    waiting = "" if ctx.data_plane else DATA_PLANE_WAITING
+    out["status"] = pending_status(out, host_ip, pod_ip, now, waiting)
     return out
 
 

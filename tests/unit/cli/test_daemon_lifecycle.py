@@ -21,7 +21,9 @@ def test_up_status_down_purge(tmp_path: Path) -> None:
     state = tmp_path / "st"
     port = _free_port()
     runner = CliRunner()
-    up = runner.invoke(cli, ["up", "--detach", "--state-dir", str(state), "--port", str(port)])
+    up = runner.invoke(
+        cli, ["up", "--detach", "--no-dataplane", "--state-dir", str(state), "--port", str(port)]
+    )
     try:
         assert up.exit_code == 0, up.output
         pid = int((state / "daemon.pid").read_text())
@@ -29,7 +31,8 @@ def test_up_status_down_purge(tmp_path: Path) -> None:
         assert status.exit_code == 0, status.output
         assert '"project": "intranode-demo"' in status.output
         again = runner.invoke(
-            cli, ["up", "--detach", "--state-dir", str(state), "--port", str(port)]
+            cli,
+            ["up", "--detach", "--no-dataplane", "--state-dir", str(state), "--port", str(port)],
         )
         assert again.exit_code == 1
         assert "already runs" in again.output and str(pid) in again.output
@@ -48,7 +51,16 @@ def test_up_on_a_busy_port_says_so(tmp_path: Path) -> None:
         s.listen()
         port = s.getsockname()[1]
         r = CliRunner().invoke(
-            cli, ["up", "--detach", "--state-dir", str(tmp_path / "st"), "--port", str(port)]
+            cli,
+            [
+                "up",
+                "--detach",
+                "--no-dataplane",
+                "--state-dir",
+                str(tmp_path / "st"),
+                "--port",
+                str(port),
+            ],
         )
     assert r.exit_code == 1
     assert f"port {port}" in r.output and "in use" in r.output

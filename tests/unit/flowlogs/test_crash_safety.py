@@ -25,9 +25,11 @@ from .world import (
 )
 
 
-def _grow(source: FakeSource, n: int) -> None:
+def _grow(source: FakeSource, n: int, clock: Clock) -> None:
+    """The flow started at T0; conntrack's age grows with the clock."""
+    age = int(clock.t - T0)
     source.put(
-        tcp(21, CLIENT, 45000, LONELY, 80, orig=(n, n * 1000), reply=(n // 2, n * 50), age=0)
+        tcp(21, CLIENT, 45000, LONELY, 80, orig=(n, n * 1000), reply=(n // 2, n * 50), age=age)
     )
 
 
@@ -37,16 +39,16 @@ def test_a_flow_in_progress_at_a_crash_is_reported_from_where_it_left_off(
     build_world(ctx, a=log_config(), b=log_config())
     first = make_collector()
     for step, n in enumerate((10, 20, 30, 40), start=1):
-        _grow(source, n)
         clock.t = T0 + 2 * step  # ticks at 2, 4, 6 (flushes [0, 5)), 8
+        _grow(source, n, clock)
         first.tick()
     assert first.state.count() == 1  # the flow's accounted counters are on disk
     del first  # SIGKILL: the open interval [5, 10) held 20 packets that were never written
 
     second = make_collector()
     for step, n in enumerate((50, 60), start=5):
-        _grow(source, n)
         clock.t = T0 + 2 * step
+        _grow(source, n, clock)
         second.tick()
     second.drain()
     assert totals(stored_entries(ctx)) == {
@@ -66,16 +68,16 @@ def test_a_write_that_fails_changes_nothing_and_the_next_tick_writes_it_all(
 ) -> None:
     build_world(ctx, a=log_config(), b=None)
     collector = make_collector()
-    _grow(source, 10)
     clock.t = T0 + 1
+    _grow(source, 10, clock)
     collector.tick()
 
     def broken(ctx: Context, entries: object) -> None:
         raise StoreError("disk full")
 
     monkeypatch.setattr(flowlogs_controller, "write_entries", broken)
-    _grow(source, 12)
     clock.t = T0 + 6
+    _grow(source, 12, clock)
     with pytest.raises(StoreError):
         collector.tick()
     assert stored_entries(ctx) == [] and collector.state.count() == 0
@@ -94,8 +96,8 @@ def test_a_restart_after_everything_was_reported_reports_nothing_again(
 ) -> None:
     build_world(ctx, a=log_config(), b=log_config())
     first = make_collector()
-    _grow(source, 10)
     clock.t = T0 + 1
+    _grow(source, 10, clock)
     first.tick()
     first.drain()
     assert len(stored_entries(ctx)) == 4
@@ -117,8 +119,8 @@ def test_a_flow_that_vanished_without_an_event_is_closed_after_the_grace(
 ) -> None:
     build_world(ctx, a=log_config(), b=None)
     collector = make_collector(gone_grace=10.0)
-    _grow(source, 10)
     clock.t = T0 + 1
+    _grow(source, 10, clock)
     collector.tick()
     clock.t = T0 + 6
     collector.tick()

@@ -408,3 +408,41 @@ def test_a_node_ip_endpoint_has_instance_and_vpc_but_no_gke_details(
     assert "src_gke_details" not in payload
     assert payload["dest_gke_details"] == CLIENT_GKE
     assert None not in payload.values()
+
+
+@pytest.mark.parametrize("event_first", [True, False])
+def test_a_reused_port_with_the_same_conntrack_id_is_a_new_incarnation(
+    ctx: Context,
+    clock: Clock,
+    source: FakeSource,
+    make_collector: Callable[..., FlowCollector],
+    event_first: bool,
+) -> None:
+    from .world import tcp
+
+    build_world(ctx, a=log_config(), b=None)
+    collector = make_collector()
+    old = tcp(31, CLIENT, 40100, LONELY, 80, orig=(5, 400), reply=(4, 900), age=0)
+    source.put(old)
+    clock.t = T0 + 1
+    collector.tick()
+    # The old entry ends with more packets than the snapshot saw, and conntrack makes a new
+    # one for the same tuple that gets the same id.
+    final = tcp(31, CLIENT, 40100, LONELY, 80, orig=(6, 452), reply=(5, 952), age=1)
+    new = tcp(31, CLIENT, 40100, LONELY, 80, orig=(3, 180), reply=(2, 120), age=0)
+    source.table.pop(31)
+    if event_first:
+        source.destroy(31, T0 + 1.5, final)
+    source.put(new)
+    clock.t = T0 + 2
+    collector.tick()
+    if not event_first:  # the destroy event is late: the new entry was listed first
+        source.destroy(31, T0 + 1.5, final)
+        source.put(new)
+    clock.t = T0 + 3
+    collector.tick()
+    collector.drain()
+    assert totals(stored_entries(ctx)) == {
+        (CLIENT, 40100, LONELY, 80, "SRC"): (9, 632),
+        (LONELY, 80, CLIENT, 40100, "DEST"): (7, 1072),
+    }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Any
 
 from starlette.requests import Request
@@ -28,6 +29,8 @@ from intranode.api.kube.requests import (
 from intranode.api.kube.status import JSON, json_response, method_not_allowed, unknown_path
 from intranode.api.kube.tables import table, wants_table
 from intranode.api.kube.watch_stream import watch_response
+from intranode.controllers.nodeagent import pods_log_dir
+from intranode.dataplane.runtime.spec import container_log_path
 from intranode.domain.kube.types import NAMESPACES, PODS, SERVICES, ResourceType
 from intranode.domain.kube.validation import bad_request
 from intranode.errors import ApiError, InvalidArgument
@@ -285,11 +288,44 @@ def _log(request: Request, api: KubeApi, target: Target) -> Response:
         container = str(spec_names[0])
     elif container not in spec_names:
         raise bad_request(f"container {container} is not valid for pod {name}")
+    restarts = 0
     for status in (pod.get("status") or {}).get("containerStatuses") or []:
+        if status.get("name") != container:
+            continue
+        restarts = int(status.get("restartCount") or 0)
         waiting = (status.get("state") or {}).get("waiting")
-        if status.get("name") == container and waiting:
+        if waiting and not restarts:
             raise bad_request(
                 f'container "{container}" in pod "{name}" is waiting to start: '
                 f"{waiting.get('reason', 'ContainerCreating')}"
             )
-    return PlainTextResponse("")
+    if request.query_params.get("previous") in ("true", "1"):
+        if restarts == 0:
+            raise bad_request(
+                f'previous terminated container "{container}" in pod "{name}" not found'
+            )
+        restarts -= 1
+    log_dir = pods_log_dir(
+        api.ctx.settings.state_dir, str(target.namespace), name, pod["metadata"]["uid"]
+    )
+    return PlainTextResponse(
+        read_log(
+            container_log_path(log_dir, container, restarts), request.query_params.get("tailLines")
+        )
+    )
+
+
+def read_log(path: Path, tail_lines: str | None) -> str:
+    """A container's log as kubelet serves it; ``tailLines`` keeps the last N lines."""
+    try:
+        text = path.read_text(errors="replace")
+    except FileNotFoundError:
+        return ""
+    if tail_lines is not None:
+        try:
+            n = int(tail_lines)
+        except ValueError:
+            raise bad_request(f"invalid tailLines {tail_lines!r}") from None
+        lines = text.splitlines(keepends=True)
+        text = "".join(lines[-n:]) if n > 0 else ""
+    return text

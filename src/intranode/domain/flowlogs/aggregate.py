@@ -13,6 +13,11 @@ How counters become records:
   counters and close the flow; a flow that vanishes from snapshots without an event is closed
   after ``gone_grace`` seconds (events can lag or be lost), and closed flows are remembered as
   tombstones for ``tombstone_for`` seconds so a late event is still diffed, never re-counted.
+* A client that reuses a port makes conntrack replace the TIME_WAIT entry by a new one with the
+  same tuple and often the same id: a listing whose counters went backwards, or whose age
+  says it started later, is a new **incarnation** (``FlowId.gen``); a destroy event goes to
+  the oldest open incarnation it can be (counters covered, born before the event). Several
+  reuses of one tuple within a second can still be told apart only by their counters.
 * A delta is folded into the **bucket** of its stream's reporter: key (router netns, 5-tuple of
   the direction, reporter side, interval). The interval is that of the reporting VM's subnet
   (``aggregationInterval``), aligned to multiples of its length since the epoch, chosen by the

@@ -176,8 +176,15 @@ def unschedulable_status(pod: Mapping[str, Any], reason: str, now: float) -> Obj
     }
 
 
-def pending_status(pod: Mapping[str, Any], host_ip: str, pod_ip: str | None, now: float) -> Obj:
-    """A scheduled pod whose containers wait for the data plane."""
+def pending_status(
+    pod: Mapping[str, Any],
+    host_ip: str,
+    pod_ip: str | None,
+    now: float,
+    waiting_message: str = DATA_PLANE_WAITING,
+) -> Obj:
+    """A scheduled pod whose containers are being created; ``waiting_message`` says why they
+    wait (by default: no data plane runs them; empty while the node agent starts them)."""
     spec = pod.get("spec") or {}
     names = [str(c.get("name", "")) for c in spec.get("containers") or []]
     unready = f"containers with unready status: [{' '.join(names)}]"
@@ -202,7 +209,8 @@ def pending_status(pod: Mapping[str, Any], host_ip: str, pod_ip: str | None, now
                 "started": False,
                 "lastState": {},
                 "state": {
-                    "waiting": {"reason": "ContainerCreating", "message": DATA_PLANE_WAITING}
+                    "waiting": {"reason": "ContainerCreating"}
+                    | ({"message": waiting_message} if waiting_message else {})
                 },
             }
             for c in spec.get("containers") or []
