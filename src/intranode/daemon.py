@@ -24,8 +24,10 @@ from intranode.api.kube.server import KubeServers
 from intranode.config import DEFAULT_PORT, DEFAULT_PROJECT, Settings, ensure_token
 from intranode.controllers import bootstrap, clusters
 from intranode.controllers.context import Context
+from intranode.controllers.flowlogs import FlowCollector
 from intranode.controllers.nodeagent import NodeAgent
 from intranode.dataplane.linux import LinuxDataplane
+from intranode.dataplane.linux.conntrack import LinuxFlowSource
 from intranode.store.ledger import SqliteLedger
 
 log = logging.getLogger("intranode.daemon")
@@ -92,9 +94,14 @@ async def serve(settings: Settings) -> None:
         await asyncio.sleep(0.02)
     await kube.start_all()
     await clusters.recover(ctx)
+    flows: FlowCollector | None = None
+    stop_flows = asyncio.Event()
+    flows_task: asyncio.Task[None] | None = None
     if agent is not None:
         await agent.start()
         kube.executor = agent.executor
+        flows = FlowCollector(ctx, LinuxFlowSource())
+        flows_task = asyncio.create_task(flows.run(stop_flows), name="flow logs")
     settings.pid_file.write_text(f"{os.getpid()}\n")
     settings.daemon_file.write_text(settings.to_json())
     log.warning("intranode listening on %s (state %s)", settings.base_url, settings.state_dir)
@@ -103,6 +110,11 @@ async def serve(settings: Settings) -> None:
     await asyncio.wait({serving, stopper}, return_when=asyncio.FIRST_COMPLETED)
     server.should_exit = True
     await ctx.runner.shutdown()
+    if flows is not None and flows_task is not None:
+        # Report what crossed the routers up to now before they go.
+        stop_flows.set()
+        await flows_task
+        await asyncio.to_thread(flows.close, flush=True)
     if agent is not None:
         # intranode down: no namespace, link, process or mount of ours may stay behind.
         await agent.stop(teardown_kernel=True)

@@ -43,6 +43,7 @@ from intranode.domain.compute import (
     required_field,
     same_fingerprint,
 )
+from intranode.domain.flowlogs.cel import validate_filter_expr
 from intranode.domain.ipam import gateway_of
 from intranode.domain.resources import compute_link, new_fingerprint, subnetwork_key
 from intranode.errors import InvalidArgument
@@ -409,6 +410,7 @@ def _merge_settings(merged: dict[str, Any], lc: LogConfigBody) -> list[str]:
             del merged["metadataFields"]
     if lc.filter_expr is not None:
         if lc.filter_expr:
+            validate_filter_expr(lc.filter_expr)
             put("filterExpr", lc.filter_expr)
         elif "filterExpr" in merged:
             changed.append("filterExpr")

@@ -47,6 +47,7 @@ Scope = Literal["global", "link", "host"]
 MAIN_TABLE = 254
 LOCAL_TABLE = 255
 INV_TABLE = 1  # netd's customRouteTable
+FLOW_NFT_TABLE = "vpc_flows"  # the router's conntrack hook for flow logs
 INV_MARK = 0x4000  # kube-proxy's masquerade bit, kept local by netd's rule 74
 
 DEFAULT_NON_MASQUERADE_CIDRS: tuple[str, ...] = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
@@ -360,6 +361,10 @@ def router_ops(router: VpcRouter, nodes: Iterable[Node]) -> tuple[Op, ...]:
     the link they came in on), strict reverse-path filtering as VPC anti-spoofing (a VM may
     send only from its own address and alias ranges), no IPv6 (the VPC here is IPv4).
 
+    Flow logs read the router's conntrack: accounting and timestamps on (both per namespace,
+    off by default) and a forward chain that matches ``ct state``, without which a namespace
+    never registers conntrack at all.
+
     For each node in ``nodes`` also the router's side of the node's link, which ``node_ops``
     creates: pass only nodes whose ``node_ops`` were applied (``()`` for a new router).
     """
@@ -374,10 +379,34 @@ def router_ops(router: VpcRouter, nodes: Iterable[Node]) -> tuple[Op, ...]:
         SetSysctl(ns, "net.ipv4.conf.default.rp_filter", 1),
         SetSysctl(ns, "net.ipv6.conf.all.disable_ipv6", 1),
         SetSysctl(ns, "net.ipv6.conf.default.disable_ipv6", 1),
+        _flow_tracking(router),
+        SetSysctl(ns, "net.netfilter.nf_conntrack_acct", 1),
+        SetSysctl(ns, "net.netfilter.nf_conntrack_timestamp", 1),
     ]
     for node in nodes:
         ops += _router_side(router, node)
     return tuple(ops)
+
+
+def _flow_tracking(router: VpcRouter) -> NftRuleset:
+    """A forward chain whose only rule counts tracked packets: it makes the kernel track every
+    forwarded connection (the net.netfilter sysctls appear once it does) and decides nothing,
+    so the firewall's own table stays the only place verdicts are made."""
+    family, table = "ip", FLOW_NFT_TABLE
+    commands = [
+        _chain(family, table, "vpc_forward", "filter", "forward", 0),
+        _rule(
+            family,
+            table,
+            "vpc_forward",
+            [
+                _match("in", {"ct": {"key": "state"}}, ["new", "established", "related"]),
+                {"counter": None},
+            ],
+            "track every forwarded connection for VPC Flow Logs",
+        ),
+    ]
+    return NftRuleset(router.netns, family, table, _dump(commands))
 
 
 def _router_side(router: VpcRouter, node: Node) -> list[Op]:
