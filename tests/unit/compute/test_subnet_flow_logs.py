@@ -71,9 +71,10 @@ def test_partial_patches_merge_into_the_current_settings(client: TestClient) -> 
 
 
 def test_options_given_with_enable_are_kept(client: TestClient) -> None:
-    sub = patched(client, {"logConfig": {"enable": True, "flowSampling": 1.0, "filterExpr": "x"}})
+    expr = "connection.dest_port == 8080"
+    sub = patched(client, {"logConfig": {"enable": True, "flowSampling": 1.0, "filterExpr": expr}})
     assert sub["logConfig"]["flowSampling"] == 1.0
-    assert sub["logConfig"]["filterExpr"] == "x"
+    assert sub["logConfig"]["filterExpr"] == expr
     assert sub["logConfig"]["aggregationInterval"] == "INTERVAL_5_SEC"
 
 
@@ -230,3 +231,17 @@ def test_patch_of_a_missing_subnet_is_404(client: TestClient) -> None:
         f"The resource 'projects/{PROJECT}/regions/us-central1/subnetworks/nope' was not found"
     )
     assert error_of(r)["errors"][0]["reason"] == "notFound"
+
+
+def test_a_filter_expression_that_does_not_parse_is_refused(client: TestClient) -> None:
+    before = client.get(SUBNET).json()
+    r = client.patch(
+        SUBNET,
+        json={
+            "fingerprint": before["fingerprint"],
+            "logConfig": {"enable": True, "filterExpr": "connection.dest_port =="},
+        },
+    )
+    assert r.status_code == 400
+    assert "filterExpr" in r.json()["error"]["message"]
+    assert client.get(SUBNET).json() == before
