@@ -139,7 +139,10 @@ def test_sigkill_restart_readopts_and_down_leaves_nothing(tmp_path: Path) -> Non
         ca = tmp_path / "ca.pem"
         ca.write_bytes(base64.b64decode(cluster["masterAuth"]["clusterCaCertificate"]))
         kube = httpx.Client(
-            base_url=f"https://{cluster['endpoint']}", headers=auth, verify=str(ca), timeout=10
+            base_url=f"https://{cluster['endpoint']}",
+            headers=auth,
+            verify=ssl.create_default_context(cafile=str(ca)),
+            timeout=10,
         )
         for name in ("pod-a", "pod-b"):
             r = kube.post(
@@ -176,7 +179,10 @@ def test_sigkill_restart_readopts_and_down_leaves_nothing(tmp_path: Path) -> Non
         _up(env, port, prefix)
         kube.close()
         kube = httpx.Client(
-            base_url=f"https://{cluster['endpoint']}", headers=auth, verify=str(ca), timeout=10
+            base_url=f"https://{cluster['endpoint']}",
+            headers=auth,
+            verify=ssl.create_default_context(cafile=str(ca)),
+            timeout=10,
         )
         assert _wait(running, "pods Running again") == ips
         assert "Hostname: pod-b" in _wait(lambda: _hello_from_router(prefix, ips[1]), "hello")
