@@ -9,6 +9,7 @@ from typing import Protocol
 
 from intranode.config import Settings
 from intranode.controllers.operations import OperationRunner
+from intranode.controllers.placements import PlacementIndex
 from intranode.store.db import Database
 from intranode.store.logs import LogStore
 from intranode.store.resources import ResourceStore
@@ -55,6 +56,10 @@ class Context:
     endpoints: KubeEndpoints = field(default_factory=_NoEndpoints)
     # True while the node agent runs pods on the kernel; without it pods wait, and say why.
     data_plane: bool = False
+    placements: PlacementIndex = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.placements = PlacementIndex(self.resources)
 
     @classmethod
     def open(cls, settings: Settings, token: str, *, db_path: str | None = None) -> Context:

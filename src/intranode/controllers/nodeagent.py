@@ -350,7 +350,11 @@ class NodeAgent:
                 await self._kernel(self.dataplane.delete_netns, entry.name)
 
     async def repair_drift(self) -> None:
-        """Re-apply the plan of every object the kernel no longer matches."""
+        """Re-apply the plan of every object the kernel no longer matches.
+
+        Routers and nodes are few: their whole plans are checked. Pods are many: one read of
+        each node's links and a look for each pod's namespace find a missing pod, so a check
+        costs O(nodes) netlink dumps, not O(pods), and never starves pod creation."""
         async with self._sync_lock:
             plans: list[tuple[str, tuple[Op, ...]]] = [
                 (
@@ -360,12 +364,28 @@ class NodeAgent:
                 for n, r in self._routers.items()
             ]
             plans += [(f"node:{u}", s.ops) for u, s in self._nodes.items()]
-            plans += [(f"pod:{u}", s.ops) for u, s in self._pods.items() if s.ops]
             for owner, ops in plans:
                 missing = await self._kernel(self._unsatisfied, ops)
                 if missing:
                     log.warning("%s drifted (%d ops); re-applying", owner, len(missing))
                     await self._apply(ops, owner)
+            for node_uid, node_state in self._nodes.items():
+                pods = [
+                    (u, s.pod)
+                    for u, s in self._pods.items()
+                    if s.pod is not None and s.want.node_uid == node_uid
+                ]
+                for uid in await self._kernel(self._broken_pods, node_state.node.netns, pods):
+                    log.warning("pod:%s drifted; re-applying", uid)
+                    await self._apply(self._pods[uid].ops, f"pod:{uid}")
+
+    def _broken_pods(self, node_netns: str, pods: list[tuple[str, Pod]]) -> list[str]:
+        node = self.dataplane.read_state(node_netns)
+        return [
+            uid
+            for uid, pod in pods
+            if node.link(pod.node_link) is None or not self.dataplane.exists("netns", "", pod.netns)
+        ]
 
     def _unsatisfied(self, ops: tuple[Op, ...]) -> tuple[Op, ...]:
         keys = sysctl_keys(ops)

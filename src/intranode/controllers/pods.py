@@ -17,11 +17,9 @@ from intranode.domain.kube.pods import (
     NodeView,
     choose_node,
     default_pod,
-    is_terminated,
     node_view,
     pending_status,
     placement_events,
-    pod_ip_of,
     unschedulable_status,
 )
 from intranode.domain.kube_objects import new_uid, object_meta
@@ -58,15 +56,15 @@ def place_pod(ctx: Context, cluster_key: str, pod: dict[str, Any]) -> dict[str, 
     me = (meta.get("namespace"), meta.get("name"))
     now = ctx.clock()
     nodes = {n.name: n for n in cluster_nodes(ctx, cluster_key)}
+    my_key = k8s_key(cluster_key, "pods", str(me[1]), str(me[0] or "default"))
     others = [
-        r.data
-        for r in cluster_pods(ctx, cluster_key)
-        if not is_terminated(r.data)
-        and (r.data["metadata"].get("namespace"), r.data["metadata"].get("name")) != me
+        p
+        for key, p in ctx.placements.pods(cluster_key).items()
+        if not p.terminated and key != my_key
     ]
     node_name = spec.get("nodeName")
     if not node_name:
-        load = Counter(str((p.get("spec") or {}).get("nodeName") or "") for p in others)
+        load = Counter(p.node for p in others)
         placement = choose_node(out, nodes.values(), load)
         if placement.node is None:
             out["status"] = unschedulable_status(out, placement.reason, now)
@@ -80,12 +78,7 @@ def place_pod(ctx: Context, cluster_key: str, pod: dict[str, Any]) -> dict[str, 
     elif node is None or not node.pod_cidr:
         pod_ip = None
     else:
-        used = (
-            pod_ip_of(p)
-            for p in others
-            if (p.get("spec") or {}).get("nodeName") == node_name
-            and not (p.get("spec") or {}).get("hostNetwork")
-        )
+        used = (p.ip for p in others if p.node == node_name and not p.host_network)
         pod_ip = allocate_pod_ip(node.pod_cidr, used)
     waiting = "" if ctx.data_plane else DATA_PLANE_WAITING
     out["status"] = pending_status(out, host_ip, pod_ip, now, waiting)

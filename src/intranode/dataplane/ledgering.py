@@ -50,19 +50,15 @@ def _creation(op: Op) -> _Creation | None:
 
 def forget_netns(ledger: Ledger, netns: str) -> None:
     """A namespace is gone, and with it what lived in it and each veth with an end in it."""
-    for entry in ledger.entries():
-        gone = (entry.kind == LEDGER_NETNS and entry.name == netns) or entry.netns == netns
-        if entry.kind == LEDGER_VETH and entry.data.get("peer_netns") == netns:
-            gone = True
-        if gone:
-            ledger.forget(entry.kind, entry.netns, entry.name)
+    for entry in ledger.entries_touching(netns):
+        ledger.forget(entry.kind, entry.netns, entry.name)
 
 
 def _forget_removed(ledger: Ledger, op: Op) -> None:
     if isinstance(op, DeleteNetns):
         forget_netns(ledger, op.ns)
     elif isinstance(op, DeleteLink):
-        for entry in ledger.entries():
+        for entry in ledger.entries_touching(op.ns):
             if entry.kind != LEDGER_VETH:
                 continue
             peer = (entry.data.get("peer_netns"), entry.data.get("peer_name"))

@@ -57,6 +57,11 @@ class Ledger(Protocol):
         """Recorded objects, oldest first; only ``owner``'s when given."""
         ...
 
+    def entries_touching(self, netns: str) -> list[LedgerEntry]:
+        """The namespace ``netns``, what lives in it, and veths with an end in it (what goes
+        when it goes); the same as filtering ``entries()`` with ``netplan.touches``."""
+        ...
+
 
 class Dataplane(Protocol):
     def apply(self, ops: Sequence[Op], *, owner: str = "") -> None:

@@ -803,3 +803,13 @@ class LedgerEntry:
     owner: str
     data: Mapping[str, str]
     created: float
+
+
+def touches(entry: LedgerEntry, netns: str) -> bool:
+    """Whether ``entry`` goes when namespace ``netns`` goes: the namespace itself, what lives
+    in it, a veth with an end in it."""
+    return (
+        (entry.kind == LEDGER_NETNS and entry.name == netns)
+        or entry.netns == netns
+        or (entry.kind == LEDGER_VETH and entry.data.get("peer_netns") == netns)
+    )

@@ -16,6 +16,7 @@ import json
 import sqlite3
 import time
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from intranode.domain.netplan import LedgerEntry
 from intranode.errors import StoreError
@@ -53,6 +54,20 @@ class SqliteLedger:
         except sqlite3.Error as exc:
             raise StoreError(f"cannot forget {kind} {netns}/{name} in the ledger: {exc}") from exc
 
+    def entries_touching(self, netns: str) -> list[LedgerEntry]:
+        """The namespace ``netns`` itself, what lives in it, and veths with an end in it."""
+        sql = (
+            "SELECT kind, netns, name, owner, data, created FROM ledger "
+            "WHERE (kind = 'netns' AND name = ?) OR netns = ? "
+            "OR json_extract(data, '$.peer_netns') = ? ORDER BY created, rowid"
+        )
+        try:
+            with self.db.reading() as conn:
+                rows = conn.execute(sql, (netns, netns, netns)).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read the ledger: {exc}") from exc
+        return [_entry(row) for row in rows]
+
     def entries(self, owner: str | None = None) -> list[LedgerEntry]:
         sql = "SELECT kind, netns, name, owner, data, created FROM ledger"
         args: tuple[str, ...] = ()
@@ -66,14 +81,15 @@ class SqliteLedger:
                 rows = conn.execute(sql, args).fetchall()
         except sqlite3.Error as exc:
             raise StoreError(f"cannot read the ledger: {exc}") from exc
-        return [
-            LedgerEntry(
-                kind=row[0],
-                netns=row[1],
-                name=row[2],
-                owner=row[3],
-                data=json.loads(row[4]),
-                created=float(row[5]),
-            )
-            for row in rows
-        ]
+        return [_entry(row) for row in rows]
+
+
+def _entry(row: tuple[Any, ...]) -> LedgerEntry:
+    return LedgerEntry(
+        kind=row[0],
+        netns=row[1],
+        name=row[2],
+        owner=row[3],
+        data=json.loads(row[4]),
+        created=float(row[5]),
+    )

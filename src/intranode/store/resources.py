@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from intranode.errors import Aborted, AlreadyExists, NotFound
 from intranode.store.db import Database
@@ -38,6 +38,12 @@ class Change:
 Listener = Callable[[Change], None]
 
 
+class WriteHook(Protocol):
+    def changed(self, change: Change) -> None: ...
+
+    def invalidate(self) -> None: ...
+
+
 @dataclass
 class _Pending:
     changes: list[Change] = field(default_factory=list)
@@ -47,6 +53,7 @@ class ResourceStore:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._listeners: list[Listener] = []
+        self._hooks: list[WriteHook] = []
         self._pending: _Pending | None = None
 
     # -- notification -------------------------------------------------------------------
@@ -61,24 +68,39 @@ class ResourceStore:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """Group writes; listeners hear of them only once the whole group commits."""
-        outer = self._pending is None
-        if outer:
-            self._pending = _Pending()
+        """Group writes; listeners hear of them only once the whole group commits.
+
+        The database lock is taken first, so the list of pending changes belongs to the one
+        thread inside; nested calls join the outer group."""
+        pending: _Pending | None = None
         try:
             with self.db.transaction():
-                yield
+                outer = self._pending is None
+                if outer:
+                    self._pending = _Pending()
+                try:
+                    yield
+                finally:
+                    if outer:
+                        pending, self._pending = self._pending, None
         except BaseException:
-            if outer:
-                self._pending = None
+            if pending is not None:
+                # Hooks saw writes that did not commit: they rebuild from the store.
+                for hook in self._hooks:
+                    hook.invalidate()
             raise
-        if outer:
-            pending, self._pending = self._pending, None
-            assert pending is not None
+        if pending is not None:
             for change in pending.changes:
                 self._emit(change)
 
+    def add_hook(self, hook: WriteHook) -> None:
+        """``hook`` sees every change inside its transaction, before commit (listeners see it
+        after): derived indexes stay exact for the next read in the same transaction."""
+        self._hooks.append(hook)
+
     def _record(self, change: Change) -> None:
+        for hook in self._hooks:
+            hook.changed(change)
         if self._pending is not None:
             self._pending.changes.append(change)
         else:
@@ -118,6 +140,21 @@ class ResourceStore:
                 (kind, len(parent_prefix), parent_prefix),
             ).fetchall()
         return [_row(r) for r in rows]
+
+    def fields(
+        self, kind: str, parent_prefix: str, paths: Sequence[str]
+    ) -> list[tuple[str, list[Any]]]:
+        """``(key, [value at each JSON path])`` for every resource of ``kind`` whose parent
+        starts with ``parent_prefix``, read by SQLite without decoding whole documents (what
+        a scheduler needs of a thousand pods). Paths are SQLite's: ``$.spec.nodeName``."""
+        columns = ", ".join("json_extract(data, ?)" for _ in paths)
+        with self.db.reading() as conn:
+            rows = conn.execute(
+                f"SELECT key, {columns} FROM resources "
+                "WHERE kind = ? AND substr(parent, 1, ?) = ? ORDER BY key",
+                (*paths, kind, len(parent_prefix), parent_prefix),
+            ).fetchall()
+        return [(str(r[0]), list(r[1:])) for r in rows]
 
     def kinds(self, prefix: str) -> list[str]:
         """The kinds held whose name starts with ``prefix`` (e.g. every ``k8s.`` kind)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping
 
-from intranode.domain.netplan import LedgerEntry
+from intranode.domain.netplan import LedgerEntry, touches
 
 
 class MemoryLedger:
@@ -26,6 +26,9 @@ class MemoryLedger:
 
     def forget(self, kind: str, netns: str, name: str) -> None:
         self._rows.pop((kind, netns, name), None)
+
+    def entries_touching(self, netns: str) -> list[LedgerEntry]:
+        return [e for e in self.entries() if touches(e, netns)]
 
     def entries(self, owner: str | None = None) -> list[LedgerEntry]:
         rows = sorted(self._rows.values(), key=lambda e: e.created)
