@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 
-from fastapi import FastAPI, Response
+from fastapi import APIRouter, FastAPI, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from intranode.api import intranode_api
@@ -46,15 +46,47 @@ class BearerAuth:
         return False
 
 
-def create_app(ctx: Context) -> FastAPI:
+class PrefixDispatch:
+    """Sends a request to the app serving its path prefix (first match), else to ``default``.
+
+    FastAPI matches routes one by one; one app holding every API made each request try some
+    forty routes (a third of a GET's CPU). Each API gets its own app instead."""
+
+    def __init__(self, table: list[tuple[str, ASGIApp]], default: ASGIApp) -> None:
+        self.table = table
+        self.default = default
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        for prefix, app in self.table:
+            if path.startswith(prefix):
+                await app(scope, receive, send)
+                return
+        await self.default(scope, receive, send)
+
+
+def _api_app(ctx: Context, *routers: APIRouter) -> FastAPI:
     app = FastAPI(title="intranode", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.ctx = ctx
     install_google_error_handlers(app)
-    app.include_router(serviceusage.router)
-    app.include_router(compute.router)
-    app.include_router(container.router)
-    app.include_router(logging_api.router)
-    app.include_router(intranode_api.router)
-
-    app.add_middleware(BearerAuth, token=ctx.token)
+    for router in routers:
+        app.include_router(router)
     return app
+
+
+def create_app(ctx: Context) -> ASGIApp:
+    """Google's APIs, each in its own app behind one prefix dispatcher and the token check."""
+    compute_app = _api_app(ctx, compute.router)
+    # Service Usage and Container share /v1/projects/; together they are still few routes.
+    v1_app = _api_app(ctx, serviceusage.router, container.router)
+    dispatch = PrefixDispatch(
+        [
+            ("/compute/v1/", compute_app),
+            ("/batch/", compute_app),
+            ("/v1/", v1_app),
+            ("/v2/", _api_app(ctx, logging_api.router)),
+            ("/intranode/", _api_app(ctx, intranode_api.router)),
+        ],
+        default=_api_app(ctx),
+    )
+    return BearerAuth(dispatch, token=ctx.token)
