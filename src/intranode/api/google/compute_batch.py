@@ -3,8 +3,7 @@
 gcloud sends one when a command makes more than one call at once (``firewall-rules delete
 a b``, waiting on several operations). Each part is an ``application/http`` request; each is
 run through the Compute app (the batch request itself passed the token check) and answered
-in a part carrying
-``Content-ID: <response-ID>``, as Google's batch endpoint does.
+in a part carrying ``Content-ID: <response-ID>``, as Google's batch endpoint does.
 """
 
 from __future__ import annotations
