@@ -86,3 +86,62 @@ def test_invalid_flow_sampling_changes_nothing(daemon: Daemon) -> None:
         ).stdout
     )
     assert after == before
+
+
+def test_intra_node_visibility_cannot_be_turned_off_on_autopilot(daemon: Daemon) -> None:
+    daemon.gcloud("container", "clusters", "create-auto", "auto-1", "--region=us-central1")
+    try:
+        described = yaml.safe_load(
+            daemon.gcloud(
+                "container", "clusters", "describe", "auto-1", "--region=us-central1"
+            ).stdout
+        )
+        assert described["networkConfig"]["enableIntraNodeVisibility"] is True
+        r = daemon.gcloud(
+            "container",
+            "clusters",
+            "update",
+            "auto-1",
+            "--region=us-central1",
+            "--no-enable-intra-node-visibility",
+            check=False,
+        )
+        assert r.returncode != 0
+        assert "ERROR: (gcloud.container.clusters.update)" in r.stderr
+        assert "Autopilot" in r.stderr
+        after = yaml.safe_load(
+            daemon.gcloud(
+                "container", "clusters", "describe", "auto-1", "--region=us-central1"
+            ).stdout
+        )
+        assert after["networkConfig"]["enableIntraNodeVisibility"] is True
+    finally:
+        daemon.gcloud("container", "clusters", "delete", "-q", "auto-1", "--region=us-central1")
+
+
+def test_malformed_manifests_are_refused_by_kubectl_and_the_server(daemon: Daemon) -> None:
+    daemon.gcloud(
+        "container", "clusters", "create", "bad-yaml", "--zone=us-central1-a", "--num-nodes=1"
+    )
+    try:
+        daemon.gcloud(
+            "container", "clusters", "get-credentials", "bad-yaml", "--zone=us-central1-a"
+        )
+        r = daemon.kubectl(
+            "apply", "-f", "-", input="apiVersion: v1\nkind: Pod\n  bad: [\n", check=False
+        )
+        assert r.returncode != 0 and "error" in r.stderr.lower()
+        # Valid YAML, invalid pod: the server refuses it with a Kubernetes Status.
+        r = daemon.kubectl(
+            "apply",
+            "-f",
+            "-",
+            check=False,
+            input="apiVersion: v1\nkind: Pod\nmetadata:\n  name: Bad_Name\nspec:\n"
+            "  containers:\n  - name: c\n    image: busybox\n",
+        )
+        assert r.returncode != 0
+        assert "Invalid" in r.stderr or "invalid" in r.stderr
+        assert "Bad_Name" not in daemon.kubectl("get", "pods", "-o", "name").stdout
+    finally:
+        daemon.gcloud("container", "clusters", "delete", "-q", "bad-yaml", "--zone=us-central1-a")
