@@ -12,27 +12,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import shutil
-import socket
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-INTRANODE = str(Path(sys.executable).parent / "intranode")
+from intranode.testing import Daemon, temporary_daemon
+
 PROJECT = "bench-proj"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def rss_kib(pid: int) -> int:
@@ -42,32 +31,10 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
-def create_cluster(http: httpx.Client, name: str, nodes: int) -> float:
-    parent = f"/v1/projects/{PROJECT}/locations/us-central1-a"
+def timed_create(d: Daemon, api: httpx.Client, name: str, nodes: int) -> float:
     t0 = time.perf_counter()
-    r = http.post(
-        f"{parent}/clusters",
-        json={
-            "cluster": {
-                "name": name,
-                "initialNodeCount": nodes,
-                "networkConfig": {"enableIntraNodeVisibility": True},
-            }
-        },
-    )
-    r.raise_for_status()
-    op = r.json()["name"]
-    while True:
-        o = http.get(f"{parent}/operations/{op}").json()
-        if o["status"] == "DONE":
-            break
-        time.sleep(0.005)
-    elapsed = time.perf_counter() - t0
-    if o.get("error"):
-        raise SystemExit(f"create {name} failed: {o['error']}")
-    status = http.get(f"{parent}/clusters/{name}").json()["status"]
-    assert status == "RUNNING", status
-    return elapsed
+    d.create_cluster(api, name, nodes=nodes, intra_node_visibility=True)
+    return time.perf_counter() - t0
 
 
 async def _get(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> int:
@@ -141,36 +108,12 @@ def main() -> None:
         "latency run, so that it measures the API, not the agent",
     )
     args = ap.parse_args()
-    state = Path(tempfile.mkdtemp(prefix="intranode-bench-"))
-    port = free_port()
-    env = dict(os.environ, INTRANODE_STATE_DIR=str(state / "state"))
-    subprocess.run(
-        [
-            INTRANODE,
-            "up",
-            "--detach",
-            "--port",
-            str(port),
-            "--project",
-            PROJECT,
-            "--prefix",
-            f"b{os.getpid() % 0xFFFF:04x}-",
-            *([] if args.dataplane else ["--no-dataplane"]),
-        ],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
-    try:
-        token = (state / "state" / "token").read_text().strip()
-        pid = int((state / "state" / "daemon.pid").read_text())
-        base = f"http://127.0.0.1:{port}"
+    with temporary_daemon(PROJECT, dataplane=args.dataplane) as d:
+        pid, port, token = d.pid, d.port, d.token
         rss_idle = rss_kib(pid)
-        with httpx.Client(
-            base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30
-        ) as http:
-            create_1 = [create_cluster(http, f"bench-{i}", 1) for i in (1, 2, 3)]
-            create_3 = [create_cluster(http, f"bench3-{i}", 3) for i in (1, 2, 3)]
+        with d.google() as api:
+            create_1 = [timed_create(d, api, f"bench-{i}", 1) for i in (1, 2, 3)]
+            create_3 = [timed_create(d, api, f"bench3-{i}", 3) for i in (1, 2, 3)]
         time.sleep(args.settle)
         lat = asyncio.run(latency(port, token, args.clients, args.requests))
         result: dict[str, Any] = {
@@ -196,9 +139,6 @@ def main() -> None:
             "p99": lat["p99_ms"] < 50.0,
         }
         print(json.dumps(result, indent=2))
-    finally:
-        subprocess.run([INTRANODE, "down", "--purge"], env=env, capture_output=True)
-        shutil.rmtree(state, ignore_errors=True)
 
 
 if __name__ == "__main__":

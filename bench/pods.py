@@ -15,29 +15,18 @@ import base64
 import json
 import os
 import random
-import secrets
-import shutil
-import socket
 import ssl
 import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-INTRANODE = str(Path(sys.executable).parent / "intranode")
+from intranode.testing import temporary_daemon
+
 PROJECT = "bench-pods"
-ZONE = f"/v1/projects/{PROJECT}/locations/us-central1-a"
 HELLO = "us-docker.pkg.dev/google-samples/containers/gke/hello-app:1.0"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def mem_available_kib() -> int:
@@ -96,44 +85,13 @@ def main() -> None:
     args = ap.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("bench/pods.py needs root (it runs the data plane)")
-    work = Path(tempfile.mkdtemp(prefix="intranode-bench-pods-"))
-    state, port, prefix = work / "state", free_port(), f"b{secrets.token_hex(2)}-"
-    env = dict(os.environ, INTRANODE_STATE_DIR=str(state))
     mem_before_daemon = mem_available_kib()
-    subprocess.run(
-        [
-            INTRANODE,
-            "up",
-            "--detach",
-            "--port",
-            str(port),
-            "--project",
-            PROJECT,
-            "--prefix",
-            prefix,
-        ],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
-    try:
-        token = (state / "token").read_text().strip()
-        auth = {"Authorization": f"Bearer {token}"}
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=auth, timeout=30) as g:
-            op = g.post(
-                f"{ZONE}/clusters",
-                json={
-                    "cluster": {
-                        "name": "scale",
-                        "initialNodeCount": args.nodes,
-                        "networkConfig": {"enableIntraNodeVisibility": True},
-                    }
-                },
-            ).json()["name"]
-            while g.get(f"{ZONE}/operations/{op}").json()["status"] != "DONE":
-                time.sleep(0.05)
-            cluster = g.get(f"{ZONE}/clusters/scale").json()
-        ca = work / "ca.pem"
+    with temporary_daemon(PROJECT) as d:
+        auth = {"Authorization": f"Bearer {d.token}"}
+        prefix = d.prefix
+        with d.google() as api:
+            cluster = d.create_cluster(api, "scale", nodes=args.nodes, intra_node_visibility=True)
+        ca = d.state_dir.parent / "ca.pem"
         ca.write_bytes(base64.b64decode(cluster["masterAuth"]["clusterCaCertificate"]))
         time.sleep(2)  # let the node namespaces settle before the baseline
         mem_before = mem_available_kib()
@@ -194,9 +152,6 @@ def main() -> None:
             "running_pods": len(res["running"]) >= 1000 and answered == len(sample),
         }
         print(json.dumps(result, indent=2))
-    finally:
-        subprocess.run([INTRANODE, "down", "--purge"], env=env, capture_output=True)
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from intranode.testing import INTRANODE, free_port
+
 REPO = Path(__file__).resolve().parents[2]
-INTRANODE = str(Path(sys.executable).parent / "intranode")
 GUIDE_POD_1 = """apiVersion: v1
 kind: Pod
 metadata:
@@ -51,12 +51,6 @@ def _require_tool(name: str, fallback: Path | None = None) -> str:
             pytest.fail(msg)
         pytest.skip(msg)
     return path
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

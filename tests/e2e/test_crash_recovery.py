@@ -3,38 +3,25 @@ every unfinished operation finished or failed with a reason, never stuck RUNNING
 
 from __future__ import annotations
 
-import os
-import secrets
-import signal
-import subprocess
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.e2e.conftest import INTRANODE, free_port
+from intranode.testing import Daemon
 
 pytestmark = pytest.mark.e2e
 
-ZONE_PATH = "/v1/projects/crash-proj/locations/us-central1-a"
-PREFIX = f"k{secrets.token_hex(2)}-"
+PROJECT = "crash-proj"
+ZONE_PATH = f"/v1/projects/{PROJECT}/locations/us-central1-a"
+SUBNET = f"/compute/v1/projects/{PROJECT}/regions/us-central1/subnetworks/default"
 
 
-def _up(env: dict[str, str], port: int) -> None:
-    subprocess.run(
-        [INTRANODE, "up", "--detach", "--port", str(port), "--project", "crash-proj"],
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-
-
-def _wait_done(http: httpx.Client, op: str, timeout: float = 15) -> dict[str, object]:
+def _wait_done(api: httpx.Client, op: str, timeout: float = 15) -> dict[str, object]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        o = http.get(f"{ZONE_PATH}/operations/{op}").json()
+        o = api.get(f"{ZONE_PATH}/operations/{op}").json()
         if o["status"] == "DONE":
             return dict(o)
         time.sleep(0.05)
@@ -43,24 +30,14 @@ def _wait_done(http: httpx.Client, op: str, timeout: float = 15) -> dict[str, ob
 
 @pytest.mark.parametrize("delay", [0.0, 0.005, 0.015, 0.03, 0.06])
 def test_sigkill_during_cluster_create(tmp_path: Path, delay: float) -> None:
-    state = tmp_path / "state"
-    env = {**os.environ, "INTRANODE_STATE_DIR": str(state)}
-    port = free_port()
-    _up(env, port)
+    d = Daemon(tmp_path / "state", PROJECT)
+    d.up()
     try:
-        token = (state / "token").read_text().strip()
-        with httpx.Client(
-            base_url=f"http://127.0.0.1:{port}",
-            timeout=10,
-            headers={"Authorization": f"Bearer {token}"},
-        ) as http:
-            sub = "/compute/v1/projects/crash-proj/regions/us-central1/subnetworks/default"
-            fp = http.get(sub).json()["fingerprint"]
-            assert (
-                http.patch(sub, json={"fingerprint": fp, "logConfig": {"enable": True}}).status_code
-                == 200
-            )
-            r = http.post(
+        with d.google() as api:
+            fp = api.get(SUBNET).json()["fingerprint"]
+            patched = api.patch(SUBNET, json={"fingerprint": fp, "logConfig": {"enable": True}})
+            assert patched.status_code == 200
+            r = api.post(
                 f"{ZONE_PATH}/clusters",
                 json={
                     "cluster": {
@@ -73,22 +50,13 @@ def test_sigkill_during_cluster_create(tmp_path: Path, delay: float) -> None:
             assert r.status_code == 200, r.text
             op = r.json()["name"]
             time.sleep(delay)
-            pid = int((state / "daemon.pid").read_text())
-            os.kill(pid, signal.SIGKILL)
-            deadline = time.monotonic() + 10
-            while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
-                time.sleep(0.01)
-
-        _up(env, port)
-        with httpx.Client(
-            base_url=f"http://127.0.0.1:{port}",
-            timeout=10,
-            headers={"Authorization": f"Bearer {token}"},
-        ) as http:
+            d.kill()
+        d.up()
+        with d.google() as api:
             # Accepted before the kill, so present after it.
-            assert http.get(sub).json()["logConfig"]["enable"] is True
-            done = _wait_done(http, op)
-            cluster = http.get(f"{ZONE_PATH}/clusters/crashy").json()
+            assert api.get(SUBNET).json()["logConfig"]["enable"] is True
+            done = _wait_done(api, op)
+            cluster = api.get(f"{ZONE_PATH}/clusters/crashy").json()
             if done.get("error"):
                 assert done["error"].get("message"), done  # type: ignore[union-attr]
                 assert cluster["status"] == "ERROR"
@@ -97,4 +65,4 @@ def test_sigkill_during_cluster_create(tmp_path: Path, delay: float) -> None:
                 assert cluster["currentNodeCount"] == 2
                 assert cluster["endpoint"].startswith("127.0.0.1:")
     finally:
-        subprocess.run([INTRANODE, "down", "--purge"], env=env, capture_output=True, timeout=60)
+        d.down(purge=True)

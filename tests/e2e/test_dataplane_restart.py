@@ -8,7 +8,6 @@ import base64
 import json
 import os
 import secrets
-import signal
 import ssl
 import subprocess
 import time
@@ -18,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import INTRANODE, free_port
+from intranode.testing import Daemon
 
 pytestmark = [
     pytest.mark.e2e,
@@ -28,7 +27,6 @@ pytestmark = [
 ]
 
 PROJECT = "restart-proj"
-ZONE = f"/v1/projects/{PROJECT}/locations/us-central1-a"
 HELLO_2 = "us-docker.pkg.dev/google-samples/containers/gke/hello-app:2.0"
 
 
@@ -64,26 +62,6 @@ def _mounts_under(state: Path) -> set[str]:
     }
 
 
-def _up(env: dict[str, str], port: int, prefix: str) -> None:
-    subprocess.run(
-        [
-            INTRANODE,
-            "up",
-            "--detach",
-            "--port",
-            str(port),
-            "--project",
-            PROJECT,
-            "--prefix",
-            prefix,
-        ],
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-
-
 def _wait(check: Any, what: str, timeout: float = 30) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -115,27 +93,14 @@ def _hello_from_router(prefix: str, ip: str) -> str:
 
 
 def test_sigkill_restart_readopts_and_down_leaves_nothing(tmp_path: Path) -> None:
-    state = tmp_path / "state"
-    env = {**os.environ, "INTRANODE_STATE_DIR": str(state)}
-    port, prefix = free_port(), f"r{secrets.token_hex(2)}-"
+    d = Daemon(tmp_path / "state", PROJECT, prefix=f"r{secrets.token_hex(2)}-")
+    state, prefix = d.state_dir, d.prefix
     links_before = _host_links()
-    _up(env, port, prefix)
+    d.up()
     try:
-        token = (state / "token").read_text().strip()
-        auth = {"Authorization": f"Bearer {token}"}
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=auth, timeout=10) as g:
-            op = g.post(
-                f"{ZONE}/clusters",
-                json={
-                    "cluster": {
-                        "name": "restart",
-                        "initialNodeCount": 1,
-                        "networkConfig": {"enableIntraNodeVisibility": True},
-                    }
-                },
-            ).json()["name"]
-            _wait(lambda: g.get(f"{ZONE}/operations/{op}").json()["status"] == "DONE", "create")
-            cluster = g.get(f"{ZONE}/clusters/restart").json()
+        auth = {"Authorization": f"Bearer {d.token}"}
+        with d.google() as api:
+            cluster = d.create_cluster(api, "restart", nodes=1, intra_node_visibility=True)
         ca = tmp_path / "ca.pem"
         ca.write_bytes(base64.b64decode(cluster["masterAuth"]["clusterCaCertificate"]))
         kube = httpx.Client(
@@ -167,16 +132,8 @@ def test_sigkill_restart_readopts_and_down_leaves_nothing(tmp_path: Path) -> Non
         mounts = _mounts_under(state)
         assert len(namespaces) == 4 and processes and len(mounts) == 2  # 2 pods' UTS
 
-        pid = int((state / "daemon.pid").read_text())
-        os.kill(pid, signal.SIGKILL)
-        _wait(
-            lambda: (
-                not Path(f"/proc/{pid}/cmdline").exists()
-                or Path(f"/proc/{pid}/cmdline").read_bytes() == b""
-            ),
-            "the daemon to die",
-        )
-        _up(env, port, prefix)
+        d.kill()
+        d.up()
         kube.close()
         kube = httpx.Client(
             base_url=f"https://{cluster['endpoint']}",
@@ -192,9 +149,9 @@ def test_sigkill_restart_readopts_and_down_leaves_nothing(tmp_path: Path) -> Non
         assert _host_links() == links_before
         kube.close()
     finally:
-        subprocess.run([INTRANODE, "down"], env=env, capture_output=True, timeout=60)
+        d.down()
     assert _netns(prefix) == set()
     assert _processes_under(state) == set()
     assert _mounts_under(state) == set()
     assert _host_links() == links_before
-    subprocess.run([INTRANODE, "down", "--purge"], env=env, capture_output=True, timeout=60)
+    d.down(purge=True)
