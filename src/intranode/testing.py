@@ -66,8 +66,17 @@ class Daemon:
         return int((self.state_dir / "daemon.pid").read_text())
 
     def up(self) -> None:
-        argv = [INTRANODE, "up", "--detach", "--port", str(self.port), "--project",
-                self.project, "--prefix", self.prefix]
+        argv = [
+            INTRANODE,
+            "up",
+            "--detach",
+            "--port",
+            str(self.port),
+            "--project",
+            self.project,
+            "--prefix",
+            self.prefix,
+        ]
         if not self.dataplane:
             argv.append("--no-dataplane")
         proc = subprocess.run(argv, env=self.env, capture_output=True, text=True, timeout=60)
@@ -94,8 +103,11 @@ class Daemon:
 
     def google(self, timeout: float = 30) -> httpx.Client:
         """An authorized client for the daemon's Google APIs."""
-        return httpx.Client(base_url=self.base_url, timeout=timeout,
-                            headers={"Authorization": f"Bearer {self.token}"})
+        return httpx.Client(
+            base_url=self.base_url,
+            timeout=timeout,
+            headers={"Authorization": f"Bearer {self.token}"},
+        )
 
     def create_cluster(
         self,
@@ -109,9 +121,16 @@ class Daemon:
     ) -> dict[str, Any]:
         """Create a cluster through the Container API and return it once RUNNING."""
         parent = f"/v1/projects/{self.project}/locations/{location}"
-        r = api.post(f"{parent}/clusters", json={"cluster": {
-            "name": name, "initialNodeCount": nodes,
-            "networkConfig": {"enableIntraNodeVisibility": intra_node_visibility}}})
+        r = api.post(
+            f"{parent}/clusters",
+            json={
+                "cluster": {
+                    "name": name,
+                    "initialNodeCount": nodes,
+                    "networkConfig": {"enableIntraNodeVisibility": intra_node_visibility},
+                }
+            },
+        )
         r.raise_for_status()
         self.wait_operation(api, location, r.json()["name"], timeout)
         cluster: dict[str, Any] = api.get(f"{parent}/clusters/{name}").json()

@@ -19,7 +19,7 @@ policy, in :func:`~intranode.domain.firewall.model.plan`'s order); stages are li
 
 - ``allow``: egress ``return`` (on to the ingress side), ingress ``accept``;
 - ``deny``: ``log group 5 prefix "<rule key>"`` then ``drop`` (the flow-log hook reads nflog
-  group :data:`DENIED_LOG_GROUP`; the prefix is :attr:`RuleRef.key`, at most 45 characters);
+  group :data:`DENIED_LOG_GROUP`; the prefix is :attr:`RuleRef.key`, at most 36 characters);
 - ``goto_next`` and the end of a stage: ``goto`` the next stage's chain; the last is the
   shared ``egress_implied`` (return) or ``ingress_implied`` (log, drop) chain.
 
@@ -81,7 +81,8 @@ def compile_router_ruleset(inputs: FirewallInputs, netns: str) -> NftRuleset:
     namespace ``netns``: apply it with the data plane, which swaps the table in one atomic
     transaction (connection-tracking entries survive, so established connections go on)."""
     p = plan(inputs)
-    counters = [rule.hit.ref.key for rule in p.rules]
+    # A policy associated at two levels of the hierarchy is met twice but counts in one place.
+    counters = list(dict.fromkeys(rule.hit.ref.key for rule in p.rules))
     chains: list[str] = [IMPLIED_CHAINS["EGRESS"], IMPLIED_CHAINS["INGRESS"]]
     rules: list[Expr] = []
     elements: dict[Direction, list[Any]] = {"EGRESS": [], "INGRESS": []}
@@ -225,7 +226,9 @@ def _verdict(rule: Rule, direction: Direction, next_chain: str) -> list[Expr]:
 
 
 def _comment(rule: Rule) -> str:
-    return f"{rule.hit.label}: {rule.hit.action} (priority {rule.hit.priority})"
+    hit = rule.hit
+    priority = f" (priority {hit.priority})" if hit.ref.kind == "fw" else ""  # else in the label
+    return f"{hit.label}: {hit.action}{priority}"
 
 
 def _stage_rules(direction: Direction, stages: Sequence[Stage], names: Sequence[str]) -> list[Expr]:

@@ -22,7 +22,7 @@ are of those kinds matches no packet, and a rule with ``targetSecureTags`` targe
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -110,10 +110,13 @@ class PolicyRule:
             for cfg in match.get("layer4Configs") or [{"ipProtocol": "all"}]
         )
         direction: Direction = "EGRESS" if doc.get("direction") == "EGRESS" else "INGRESS"
+        action = _ACTIONS.get(str(doc.get("action", "")).lower())
+        if action is None:
+            raise ValueError(f"firewall policy rule action {doc.get('action')!r} is not known")
         return cls(
             priority=int(doc["priority"]),
             direction=direction,
-            action=_ACTIONS[str(doc.get("action", "")).lower()],
+            action=action,
             layer4=layer4,
             src_ranges=tuple(match.get("srcIpRanges") or ()),
             dest_ranges=tuple(match.get("destIpRanges") or ()),
@@ -226,3 +229,42 @@ class FirewallInputs:
     ancestry: tuple[str, ...] = ()
     enforcement_order: EnforcementOrder = AFTER_CLASSIC_FIREWALL
     instances: tuple[Instance, ...] = ()
+
+
+def inputs_from_documents(
+    project: str,
+    network: str,
+    *,
+    firewalls: Iterable[Mapping[str, Any]],
+    instances: Iterable[tuple[Mapping[str, Any], str]],
+    policies: Iterable[Mapping[str, Any]] = (),
+    ancestry: Sequence[str] = (),
+    enforcement_order: str | None = None,
+) -> FirewallInputs:
+    """Everything the firewall of ``network`` (a store key) needs, from stored documents:
+    ``compute#firewall`` rules, ``(compute#instance, kernel node id)`` pairs and firewall
+    policies of any network (those elsewhere are left out), the project's ancestry
+    (organization, then folders top-down) and the network's
+    ``networkFirewallPolicyEnforcementOrder`` (None or absent: after the classic rules)."""
+    members = []
+    for doc, node_id in instances:
+        nic = (doc.get("networkInterfaces") or [{}])[0]
+        if nic.get("network") and key_from_link(str(nic["network"]), project) == network:
+            members.append(Instance.from_document(doc, node_id))
+    order = (
+        BEFORE_CLASSIC_FIREWALL
+        if enforcement_order == BEFORE_CLASSIC_FIREWALL
+        else (AFTER_CLASSIC_FIREWALL)
+    )
+    return FirewallInputs(
+        network=network,
+        rules=tuple(
+            rule
+            for rule in (VpcRule.from_document(doc, project) for doc in firewalls)
+            if rule.rule.network == network
+        ),
+        policies=tuple(FirewallPolicy.from_document(doc, project) for doc in policies),
+        ancestry=tuple(ancestry),
+        enforcement_order=order,
+        instances=tuple(sorted(members, key=lambda i: i.node_id)),
+    )

@@ -39,7 +39,7 @@ Public API::
 from __future__ import annotations
 
 import ipaddress
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -78,7 +78,7 @@ _ACTION_OF: dict[str, Action] = {"allow": "ALLOW", "deny": "DENY", "goto_next": 
 class RuleRef:
     """Which rule, in a form short enough to name an nftables counter and an nflog prefix:
     ``key`` is ``I:fw:<firewall id>``, ``E:fp:<policy id>:<priority>`` or ``I:implied``
-    (``I``/``E``: ingress/egress). At most 45 characters for Google's 20-digit ids."""
+    (``I``/``E``: ingress/egress). At most 36 characters with Google's ids (20 digits at most)."""
 
     direction: Direction
     kind: RefKind
@@ -324,21 +324,26 @@ def plan(inputs: FirewallInputs) -> Plan:
         sources += [vpc_stage, network_stage]
 
     stages: dict[tuple[str, Direction], tuple[Stage, ...]] = {}
+    # Targets depend only on tags and service account: a node pool's nodes share one answer.
+    by_profile: dict[tuple[frozenset[str], str | None, Direction], tuple[Stage, ...]] = {}
     for inst in instances:
         for direction in DIRECTIONS:
-            wanted: list[Stage] = []
-            for source in sources:
-                stage = tuple(
-                    rule
-                    for rule, origin in source
-                    if rule.hit.ref.direction == direction
-                    and not rule.match.never
-                    and _targets(origin, inst, inputs.network)
-                )
-                if stage:
-                    wanted.append(stage)
-            wanted.append((implied_rule(direction),))
-            stages[(inst.name, direction)] = tuple(wanted)
+            profile = (frozenset(inst.tags), inst.service_account, direction)
+            if profile not in by_profile:
+                wanted: list[Stage] = []
+                for source in sources:
+                    stage = tuple(
+                        rule
+                        for rule, origin in source
+                        if rule.hit.ref.direction == direction
+                        and not rule.match.never
+                        and _targets(origin, inst, inputs.network)
+                    )
+                    if stage:
+                        wanted.append(stage)
+                wanted.append((implied_rule(direction),))
+                by_profile[profile] = tuple(wanted)
+            stages[(inst.name, direction)] = by_profile[profile]
     every = tuple(rule for source in sources for rule, _ in source)
     return Plan(stages, (*every, implied_rule("EGRESS"), implied_rule("INGRESS")), instances)
 
@@ -407,10 +412,12 @@ Intervals = tuple[tuple[int, int], ...]
 
 @dataclass(frozen=True, slots=True)
 class _Fast:
-    """A rule for one protocol: ports (None: any), address intervals (None: any)."""
+    """A rule for one protocol at one instance and direction: ports (None: any), address
+    intervals (None: any), and the verdict it gives when it is the only rule met (None for
+    goto_next), made once because most packets meet one rule."""
 
     hit: Hit
-    final: bool
+    alone: Verdict | None
     ports: PortRanges | None
     src: Intervals | None
     dst: Intervals | None
@@ -439,7 +446,7 @@ def _ip(text: str) -> int:
     return int(ipaddress.IPv4Address(text))
 
 
-def _fast(rule: Rule, protocol: int) -> _Fast | None:
+def _fast(rule: Rule, protocol: int, direction: Direction, instance: str) -> _Fast | None:
     m = rule.match
     ports: PortRanges | None = None
     if m.protocols is not None:
@@ -448,14 +455,75 @@ def _fast(rule: Rule, protocol: int) -> _Fast | None:
             return None
         ports = found[0] or None
     src, dst = _intervals(m.sources), _intervals(m.destinations)
+    hit = rule.hit
+    alone = None
+    if hit.action != "GOTO_NEXT":
+        alone = Verdict(direction, instance, hit.action == "ALLOW", (hit,))
     return _Fast(
-        rule.hit,
-        rule.hit.action != "GOTO_NEXT",
+        hit,
+        alone,
         ports,
         src,
         dst,
         tuple(s for s, _ in src) if src is not None and len(src) > 8 else None,
         tuple(s for s, _ in dst) if dst is not None and len(dst) > 8 else None,
+    )
+
+
+_INDEX_FROM = 16  # stages with more rules than this get an address index
+_INDEX_SPREAD = 64  # ... unless rules would be listed this many times per rule on average
+
+
+@dataclass(frozen=True, slots=True)
+class _Stage:
+    """One stage's rules for one protocol, in order. A long stage is indexed on one address
+    side (``side`` 1: source, 2: destination; 0: not indexed): ``starts`` cut the address
+    space into segments, ``members[i]`` are the positions of the rules whose set on that side
+    covers segment ``i``, ``unbounded`` those of the rules with any address on that side.
+    Evaluation then looks only at rules that can match, still in order."""
+
+    rules: tuple[_Fast, ...]
+    side: int = 0
+    starts: tuple[int, ...] = ()
+    members: tuple[tuple[int, ...], ...] = ()
+    unbounded: tuple[int, ...] = ()
+
+    def candidates(self, src: int, dst: int) -> Sequence[_Fast]:
+        if not self.side:
+            return self.rules
+        seg = bisect_right(self.starts, src if self.side == 1 else dst) - 1
+        members = self.members[seg]
+        if not self.unbounded:
+            positions: Sequence[int] = members
+        elif not members:
+            positions = self.unbounded
+        else:
+            positions = sorted(members + self.unbounded)
+        return [self.rules[i] for i in positions]
+
+
+def _stage(rules: tuple[_Fast, ...]) -> _Stage:
+    if len(rules) <= _INDEX_FROM:
+        return _Stage(rules)
+    src_any = tuple(i for i, r in enumerate(rules) if r.src is None)
+    dst_any = tuple(i for i, r in enumerate(rules) if r.dst is None)
+    side = 1 if len(src_any) <= len(dst_any) else 2
+    bounded = [(i, r.src if side == 1 else r.dst) for i, r in enumerate(rules)]
+    spans = [(i, lo, hi) for i, ivs in bounded if ivs is not None for lo, hi in ivs]
+    points = sorted({0, *(lo for _, lo, _ in spans), *(hi + 1 for _, _, hi in spans)})
+    cuts = [(i, bisect_left(points, lo), bisect_left(points, hi + 1)) for i, lo, hi in spans]
+    if sum(b - a for _, a, b in cuts) > _INDEX_SPREAD * len(rules):
+        return _Stage(rules)
+    members: list[list[int]] = [[] for _ in points]
+    for i, first, end in cuts:  # in rule order, so each member list stays sorted
+        for segment in range(first, end):
+            members[segment].append(i)
+    return _Stage(
+        rules,
+        side,
+        tuple(points),
+        tuple(tuple(m) for m in members),
+        src_any if side == 1 else dst_any,
     )
 
 
@@ -467,7 +535,7 @@ class FirewallModel:
     inputs: FirewallInputs
     plan: Plan = field(init=False)
     _by_name: dict[str, Instance] = field(init=False)
-    _cache: dict[tuple[str, Direction, int], tuple[tuple[_Fast, ...], ...]] = field(
+    _cache: dict[tuple[str, Direction, int], tuple[_Stage, ...]] = field(
         init=False, default_factory=dict
     )
 
@@ -484,25 +552,24 @@ class FirewallModel:
         return None
 
     def evaluate(self, packet: Packet) -> Trace:
-        for name in (packet.src_instance, packet.dst_instance):
+        sender, receiver = packet.src_instance, packet.dst_instance
+        for name in (sender, receiver):
             if name is not None and name not in self._by_name:
                 raise ValueError(f"unknown instance {name!r}")
         src, dst = _ip(packet.src), _ip(packet.dst)
         egress = ingress = None
-        if packet.src_instance is not None:
-            egress = self._verdict(packet, "EGRESS", packet.src_instance, src, dst)
-        if packet.dst_instance is not None and (egress is None or egress.allowed):
-            ingress = self._verdict(packet, "INGRESS", packet.dst_instance, src, dst)
+        if sender is not None:
+            egress = self._verdict(packet, "EGRESS", sender, src, dst)
+        if receiver is not None and (egress is None or egress.allowed):
+            ingress = self._verdict(packet, "INGRESS", receiver, src, dst)
         return Trace(packet, egress, ingress)
 
-    def _stages(
-        self, instance: str, direction: Direction, proto: int
-    ) -> tuple[tuple[_Fast, ...], ...]:
+    def _stages(self, instance: str, direction: Direction, proto: int) -> tuple[_Stage, ...]:
         key = (instance, direction, proto)
         found = self._cache.get(key)
         if found is None:
             found = tuple(
-                tuple(f for f in (_fast(rule, proto) for rule in stage) if f is not None)
+                _stage(tuple(f for f in (_fast(r, proto, direction, instance) for r in stage) if f))
                 for stage in self.plan.stages[(instance, direction)]
             )
             self._cache[key] = found
@@ -514,19 +581,27 @@ class FirewallModel:
         port = packet.dst_port
         met: list[Hit] = []
         for stage in self._stages(instance, direction, packet.protocol):
-            for rule in stage:
-                if rule.ports is not None and not (
-                    port is not None and any(lo <= port <= hi for lo, hi in rule.ports)
-                ):
-                    continue
+            for rule in stage.candidates(src, dst):
+                ports = rule.ports
+                if ports is not None:
+                    if port is None:
+                        continue
+                    for low, high in ports:
+                        if low <= port <= high:
+                            break
+                    else:
+                        continue
                 if rule.src is not None and not _inside(rule.src, rule.src_starts, src):
                     continue
                 if rule.dst is not None and not _inside(rule.dst, rule.dst_starts, dst):
                     continue
+                if rule.alone is None:  # goto_next: on to the next stage
+                    met.append(rule.hit)
+                    break
+                if not met:
+                    return rule.alone
                 met.append(rule.hit)
-                if rule.final:
-                    return Verdict(direction, instance, rule.hit.action == "ALLOW", tuple(met))
-                break  # goto_next: on to the next stage
+                return Verdict(direction, instance, rule.hit.action == "ALLOW", tuple(met))
         raise AssertionError("the implied rule always matches")  # pragma: no cover
 
 
