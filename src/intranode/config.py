@@ -35,6 +35,11 @@ class Settings:
     kube_port_base: int = 0
     # Run nodes, pods and the VPC router as namespaces (root); off = the APIs only.
     dataplane: bool = True
+    # The emulated resource hierarchy that holds the project (hierarchical firewall policies).
+    organization_id: str = "123456789012"
+    folder_id: str = "234567890123"
+    # Log entries older than this many days are dropped, a day at a time.
+    log_retention_days: int = 30
 
     @property
     def db_path(self) -> Path:

@@ -23,12 +23,17 @@ def get_ctx(request: Request) -> Context:
 CtxDep = Annotated[Context, Depends(get_ctx)]
 
 
+def _no_constant(name: str) -> Any:
+    # Python reads NaN and Infinity; JSON (and Google's parser) has no such tokens.
+    raise ValueError(f"Unexpected token {name}")
+
+
 async def read_json(request: Request) -> Any:
     raw = await request.body()
     if not raw.strip():
         return {}
     try:
-        return json.loads(raw)
+        return json.loads(raw, parse_constant=_no_constant)
     # ValueError too: Python refuses integers over 4,300 digits, which is the caller's fault.
     except ValueError as exc:
         raise InvalidArgument(f"Invalid JSON payload received. {exc}", reason="parseError") from exc

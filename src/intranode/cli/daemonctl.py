@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import click
@@ -21,8 +22,21 @@ STOP_TIMEOUT = 30.0
 
 
 def daemon_argv(
-    state_dir: Path, port: int, project: str, prefix: str = "in-", dataplane: bool = True
+    state_dir: Path,
+    port: int,
+    project: str,
+    prefix: str = "in-",
+    dataplane: bool = True,
+    options: Mapping[str, object] | None = None,
 ) -> list[str]:
+    """The daemon's command line; ``options`` are further ``--name value`` pairs
+    (``log-retention-days``, ``organization-id``...), passed on when not ``None``."""
+    extra = [
+        item
+        for name, value in (options or {}).items()
+        if value is not None
+        for item in (f"--{name}", str(value))
+    ]
     argv = [
         sys.executable,
         "-m",
@@ -35,6 +49,7 @@ def daemon_argv(
         project,
         "--prefix",
         prefix,
+        *extra,
     ]
     return argv if dataplane else [*argv, "--no-dataplane"]
 

@@ -9,6 +9,7 @@ import click
 
 from intranode.cli import daemonctl
 from intranode.cli.client import DaemonClient
+from intranode.cli.flows import flows_command
 from intranode.cli.gcloud_env import export_lines, write_gcloud_config
 from intranode.cli.target import Target
 from intranode.config import DEFAULT_PORT, DEFAULT_PROJECT
@@ -44,6 +45,19 @@ def cli() -> None:
     is_flag=True,
     help="Serve the APIs only: no namespaces, pods stay Pending (no root needed).",
 )
+@click.option(
+    "--log-retention-days",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Keep log entries this many days (default 30, as Cloud Logging's _Default bucket).",
+)
+@click.option(
+    "--organization-id",
+    default=None,
+    help="Id of the emulated organization that holds the project (hierarchical firewall "
+    "policies).",
+)
+@click.option("--folder-id", default=None, help="Id of the emulated folder that holds the project.")
 def up(
     state_dir: str | None,
     port: int,
@@ -51,6 +65,9 @@ def up(
     detach: bool,
     prefix: str,
     no_dataplane: bool,
+    log_retention_days: int | None,
+    organization_id: str | None,
+    folder_id: str | None,
 ) -> None:
     """Start the daemon (root: it creates network namespaces)."""
     if not no_dataplane and os.geteuid() != 0:
@@ -68,7 +85,14 @@ def up(
         raise click.ClickException(
             f"port {port} on 127.0.0.1 is in use; choose another with --port"
         )
-    argv = daemonctl.daemon_argv(target.state_dir, port, project, prefix, not no_dataplane)
+    options = {
+        "log-retention-days": log_retention_days,
+        "organization-id": organization_id,
+        "folder-id": folder_id,
+    }
+    argv = daemonctl.daemon_argv(
+        target.state_dir, port, project, prefix, not no_dataplane, options
+    )
     if not detach:
         os.execv(argv[0], argv)
     pid = daemonctl.start_detached(target, argv, port)
@@ -135,6 +159,9 @@ def doctor() -> None:
     Console().print(table)
     if any(c.required and not c.ok for c in checks):
         sys.exit(1)
+
+
+cli.add_command(flows_command)
 
 
 def main() -> None:

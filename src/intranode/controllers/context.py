@@ -68,7 +68,7 @@ class Context:
             settings=settings,
             db=db,
             resources=ResourceStore(db),
-            logs=LogStore(db),
+            logs=LogStore(db, retention_days=settings.log_retention_days),
             runner=OperationRunner(),
             token=token,
         )

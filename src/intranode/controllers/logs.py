@@ -4,8 +4,12 @@
 collector above all): it checks and completes each entry (:mod:`intranode.domain.logquery.
 entry`) and stores the batch with one ``executemany`` in one transaction.
 
+Writing also drops the days past the retention, at most once an hour
+(:meth:`~intranode.store.logs.LogStore.prune_if_due`).
+
 Reading parses the filter, compiles it to SQL that selects candidates over indexed columns
-(:mod:`intranode.domain.logquery.compile_sql`), and runs the exact semantics
+(:mod:`intranode.domain.logquery.compile_sql`), reads only the days the filter's top-level
+``timestamp`` comparisons allow (:func:`time_bounds`), and runs the exact semantics
 (:func:`~intranode.domain.logquery.evaluate.evaluate`) on each candidate unless the SQL was
 exact. Pages continue after a row key carried in an opaque page token; a page that has
 examined :data:`SCAN_BUDGET` candidates without filling up ends early with a token, so a
@@ -27,6 +31,7 @@ from typing import Any
 
 from intranode.controllers import serviceusage
 from intranode.controllers.context import Context
+from intranode.domain.logquery import ast
 from intranode.domain.logquery.compile_sql import compile_filter
 from intranode.domain.logquery.entry import (
     StoredEntry,
@@ -39,7 +44,8 @@ from intranode.domain.logquery.entry import (
 from intranode.domain.logquery.errors import invalid
 from intranode.domain.logquery.evaluate import evaluate
 from intranode.domain.logquery.parser import parse
-from intranode.domain.logquery.values import NS
+from intranode.domain.logquery.schema import FieldRef
+from intranode.domain.logquery.values import NS, to_timestamp
 from intranode.domain.resources import project_number
 from intranode.errors import InvalidArgument, NotFound
 from intranode.store.logs import Order, RowKey
@@ -69,7 +75,7 @@ def write_entries(ctx: Context, entries: list[dict[str, Any]]) -> None:
     with ``InvalidArgument`` and stores nothing."""
     wctx = _write_context(ctx)
     stored = [prepare(e, f"entries[{i}]", wctx) for i, e in enumerate(entries)]
-    ctx.logs.insert(stored)
+    _store(ctx, stored, wctx)
 
 
 @dataclass(frozen=True)
@@ -103,7 +109,7 @@ def write_request(ctx: Context, req: WriteRequest) -> None:
     for project in sorted(p for p in projects if p is not None):
         serviceusage.require_enabled(ctx, project, LOGGING)
     if not req.dry_run:
-        ctx.logs.insert(stored)
+        _store(ctx, stored, wctx)
     if errors:
         first = min(errors, key=int)
         raise invalid(
@@ -115,6 +121,12 @@ def write_request(ctx: Context, req: WriteRequest) -> None:
                 }
             ],
         )
+
+
+def _store(ctx: Context, stored: list[StoredEntry], wctx: WriteContext) -> None:
+    # Retention runs on the write path, so a daemon that writes nothing does no work for it.
+    ctx.logs.prune_if_due(wctx.receive_ns / NS)
+    ctx.logs.insert(stored)
 
 
 def _with_defaults(raw: Any, req: WriteRequest) -> Any:
@@ -176,13 +188,16 @@ def list_entries(ctx: Context, req: ListRequest) -> Page:
     catalog = ctx.logs.catalog()
     scope = [name for name in catalog.log_names if parent_of(name) in parents]
     compiled = compile_filter(node, catalog)
+    since, until = time_bounds(node)
     matches: list[str] = []
     last_key: RowKey | None = None
     cursor = after
     examined = 0
     chunk = size + 1 if compiled.exact else max(size + 1, _FIRST_CHUNK)
     while True:
-        rows = ctx.logs.scan(parents, scope, compiled.where, order, cursor, chunk)
+        rows = ctx.logs.scan(
+            parents, scope, compiled.where, order, cursor, chunk, since_ns=since, until_ns=until
+        )
         for row in rows:
             examined += 1
             cursor = row.key
@@ -197,6 +212,31 @@ def list_entries(ctx: Context, req: ListRequest) -> Page:
             assert cursor is not None
             return Page(matches, _encode_token(cursor, fingerprint))
         chunk = min(chunk * 2, _MAX_CHUNK)
+
+
+def time_bounds(node: ast.Node) -> tuple[int | None, int | None]:
+    """The ``timestamp`` range (ns, inclusive) every entry matching ``node`` lies in, from
+    its top-level ``timestamp`` comparisons (``None``: unbounded). The clients always send
+    one (``timestamp>="..."``), so a read visits only the days it names."""
+    since: int | None = None
+    until: int | None = None
+    for item in node.items if isinstance(node, ast.And) else (node,):
+        if not (
+            isinstance(item, ast.Compare)
+            and isinstance(item.lhs, FieldRef)
+            and item.lhs.schema == ("timestamp",)
+            and not item.lhs.keys
+            and not item.rhs.is_null
+        ):
+            continue
+        instant = to_timestamp(item.rhs.text)
+        if instant is None:
+            continue
+        if item.op in (">", ">=", "=", ":"):
+            since = instant if since is None else max(since, instant)
+        if item.op in ("<", "<=", "=", ":"):
+            until = instant if until is None else min(until, instant)
+    return since, until
 
 
 def _parents(ctx: Context, names: Sequence[str]) -> list[str]:

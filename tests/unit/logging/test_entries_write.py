@@ -250,17 +250,27 @@ def test_dry_run_checks_and_writes_nothing(client: TestClient, ctx: Context, fla
     assert stored(ctx) == []
 
 
-def test_the_same_insert_id_in_the_same_log_is_stored_once(
+def test_the_same_insert_id_and_timestamp_in_the_same_log_is_stored_once(
     client: TestClient, ctx: Context
 ) -> None:
+    # Logging's rule: same log, same timestamp, same insertId is one entry.
     entry = {
         "logName": f"projects/{PROJECT}/logs/app",
         "resource": {"type": "global"},
         "insertId": "dup",
+        "timestamp": "2024-05-01T10:00:00Z",
     }
     assert write(client, {"entries": [entry, entry]}).status_code == 200
     assert write(client, {"entries": [entry]}).status_code == 200
     assert len(stored(ctx)) == 1
+    later = {**entry, "timestamp": "2024-05-01T10:00:01Z"}
+    other_log = {**entry, "logName": f"projects/{PROJECT}/logs/other"}
+    assert write(client, {"entries": [later, other_log]}).status_code == 200
+    assert sorted((e["logName"], e["timestamp"]) for e in stored(ctx)) == [
+        (f"projects/{PROJECT}/logs/app", "2024-05-01T10:00:00Z"),
+        (f"projects/{PROJECT}/logs/app", "2024-05-01T10:00:01Z"),
+        (f"projects/{PROJECT}/logs/other", "2024-05-01T10:00:00Z"),
+    ]
 
 
 def test_empty_and_malformed_requests_are_refused(client: TestClient, ctx: Context) -> None:
@@ -342,4 +352,27 @@ def test_a_lone_surrogate_in_an_entry_is_refused_not_a_crash(
     assert r.json()["error"]["message"].startswith(
         "Invalid value at 'entries[0]': not representable as JSON ("
     )
+    assert stored(ctx) == []
+
+
+def test_payload_integers_beyond_64_bits_are_kept_exactly(client: TestClient, ctx: Context) -> None:
+    payload = {"big": 2**70, "neg": -(2**65), "text": "naïve ✓"}
+    r = write(client, {"entries": [{"logName": FLOWS, "resource": SUBNET, "jsonPayload": payload}]})
+    assert r.status_code == 200
+    assert stored(ctx)[0]["jsonPayload"] == payload
+
+
+@pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity"])
+def test_nan_and_infinity_are_not_json(client: TestClient, ctx: Context, token: str) -> None:
+    body = (
+        '{"entries": [{"logName": "%s", "resource": {"type": "global"}, "jsonPayload": {"x": %s}}]}'
+    )
+    r = client.post(
+        "/v2/entries:write",
+        content=body % (FLOWS, token),
+        headers={"content-type": "application/json"},
+    )
+    assert r.status_code == 400
+    assert r.json()["error"]["status"] == "INVALID_ARGUMENT"
+    assert r.json()["error"]["message"].startswith("Invalid JSON payload received.")
     assert stored(ctx) == []

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from typing import Any, NamedTuple
 
+import orjson
+
 from intranode.domain.logquery.compile_sql import index_values
 from intranode.domain.logquery.errors import invalid
 from intranode.domain.logquery.schema import HTTP_REQUEST, LOG_ENTRY, Kind, Spec
@@ -101,6 +103,18 @@ _CHECKED_ALREADY = frozenset(
 _ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 
 
+def encode(entry: dict[str, Any]) -> tuple[str, int]:
+    """The compact JSON text of an entry and its size in UTF-8 bytes. orjson writes it about
+    three times faster than the standard library (ingest is mostly this); what orjson refuses
+    and JSON allows (integers beyond 64 bits) takes the standard encoder."""
+    try:
+        data = orjson.dumps(entry)
+    except orjson.JSONEncodeError:
+        text = _ENCODE(entry)
+        return text, len(text) if text.isascii() else len(text.encode("utf-8"))
+    return data.decode(), len(data)
+
+
 def prepare(raw: Any, where: str, ctx: WriteContext) -> StoredEntry:
     """The stored form of one written entry; ``where`` names it in errors (``entries[3]``)."""
     if not isinstance(raw, dict):
@@ -139,8 +153,7 @@ def prepare(raw: Any, where: str, ctx: WriteContext) -> StoredEntry:
         raise _bad_value(f"{where}.jsonPayload", entry["jsonPayload"], "a JSON object")
 
     try:
-        text = _ENCODE(entry)
-        size = len(text) if text.isascii() else len(text.encode("utf-8"))
+        text, size = encode(entry)
     except (ValueError, TypeError, UnicodeEncodeError) as exc:
         raise invalid(f"Invalid value at '{where}': not representable as JSON ({exc}).") from exc
     if size > MAX_ENTRY_BYTES:
