@@ -18,6 +18,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.e2e.conftest import GUIDE_POD_1, GUIDE_POD_2, Daemon
+from tests.e2e.pods import flow_entries, now_text, pod_ip, wait_flow_entries, wait_running
 
 pytestmark = [
     pytest.mark.e2e,
@@ -38,22 +39,6 @@ UDP_SEND = (
     "    time.sleep(0.2)\n"
 )
 ZONE = "--zone=us-central1-a"
-
-
-def _pod_ip(daemon: Daemon, pod: str) -> str:
-    return daemon.kubectl("get", "pod", pod, "-o", "jsonpath={.status.podIP}").stdout
-
-
-def _wait_running(daemon: Daemon, *pods: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        phases = [
-            daemon.kubectl("get", "pod", p, "-o", "jsonpath={.status.phase}").stdout for p in pods
-        ]
-        if all(ph == "Running" for ph in phases):
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"pods {pods} not Running: {phases}")
 
 
 def _ttl(daemon: Daemon, src: str, dest_ip: str) -> int:
@@ -83,29 +68,6 @@ def _ifindex(netns: str, link: str) -> int | None:
     return int(json.loads(out.stdout)[0]["ifindex"]) if out.returncode == 0 else None
 
 
-def _flow_entries(daemon: Daemon, src: str, dest: str, since: str = "") -> list[dict[str, object]]:
-    flt = (
-        f'logName="projects/{daemon.project}/logs/compute.googleapis.com%2Fvpc_flows" '
-        f'AND jsonPayload.connection.src_ip="{src}" AND jsonPayload.connection.dest_ip="{dest}"'
-    )
-    if since:
-        flt += f' AND timestamp>="{since}"'
-    out = daemon.gcloud("logging", "read", flt, "--format=json").stdout
-    return list(json.loads(out))
-
-
-def _wait_flow_entries(
-    daemon: Daemon, src: str, dest: str, since: str = "", timeout: float = 20
-) -> list[dict[str, object]]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        entries = _flow_entries(daemon, src, dest, since)
-        if entries:
-            return entries
-        time.sleep(1)
-    return []
-
-
 def _set_inv(daemon: Daemon, on: bool) -> None:
     flag = "--enable-intra-node-visibility" if on else "--no-enable-intra-node-visibility"
     daemon.gcloud("container", "clusters", "update", CLUSTER, ZONE, flag)
@@ -121,6 +83,17 @@ def cluster(daemon: Daemon) -> Iterator[Daemon]:
         "default",
         "--region=us-central1",
         "--enable-flow-logs",
+    )
+    # Google's default flowSampling (0.5) keeps about half of the connections; these tests
+    # look for single requests. tests/e2e/test_flow_log_config.py tests sampling itself.
+    daemon.gcloud(
+        "compute",
+        "networks",
+        "subnets",
+        "update",
+        "default",
+        "--region=us-central1",
+        "--logging-flow-sampling=1.0",
     )
     daemon.gcloud(
         "container",
@@ -147,7 +120,7 @@ def cluster(daemon: Daemon) -> Iterator[Daemon]:
             "spec:\n", f"spec:\n  nodeName: {second}\n", 1
         ),
     )
-    _wait_running(daemon, "pod-1", "pod-2", "pod-3")
+    wait_running(daemon, "pod-1", "pod-2", "pod-3")
     yield daemon
     daemon.gcloud("container", "clusters", "delete", "-q", CLUSTER, ZONE)
     left = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
@@ -155,7 +128,7 @@ def cluster(daemon: Daemon) -> Iterator[Daemon]:
 
 
 def test_the_guides_request_gets_hello_app_2(cluster: Daemon) -> None:
-    pod2 = _pod_ip(cluster, "pod-2")
+    pod2 = pod_ip(cluster, "pod-2")
     out = cluster.kubectl("exec", "pod-1", "--", "wget", "-qO-", f"{pod2}:8080").stdout
     assert out == "Hello, world!\nVersion: 2.0.0\nHostname: pod-2\n"
     assert cluster.kubectl("exec", "pod-1", "--", "hostname").stdout.strip() == "pod-1"
@@ -164,7 +137,7 @@ def test_the_guides_request_gets_hello_app_2(cluster: Daemon) -> None:
 
 
 def test_ttl_and_router_counters_show_where_same_node_packets_go(cluster: Daemon) -> None:
-    pod2 = _pod_ip(cluster, "pod-2")
+    pod2 = pod_ip(cluster, "pod-2")
     before = _router_packets(cluster)
     assert _ttl(cluster, "pod-1", pod2) == 61  # node, VPC router, node: three hops
     assert _router_packets(cluster) - before >= 2
@@ -176,14 +149,14 @@ def test_ttl_and_router_counters_show_where_same_node_packets_go(cluster: Daemon
             _ttl(cluster, "pod-1", pod2)
         assert _router_packets(cluster) - before == 0
         # Cross-node traffic crosses the VPC either way.
-        assert _ttl(cluster, "pod-1", _pod_ip(cluster, "pod-3")) == 61
+        assert _ttl(cluster, "pod-1", pod_ip(cluster, "pod-3")) == 61
     finally:
         _set_inv(cluster, True)
 
 
 def test_tcp_udp_icmp_same_node_and_cross_node(cluster: Daemon) -> None:
     for dest in ("pod-2", "pod-3"):
-        ip = _pod_ip(cluster, dest)
+        ip = pod_ip(cluster, dest)
         assert (
             "Hello" in cluster.kubectl("exec", "pod-1", "--", "wget", "-qO-", f"{ip}:8080").stdout
         )
@@ -205,7 +178,7 @@ def test_tcp_udp_icmp_same_node_and_cross_node(cluster: Daemon) -> None:
 
 
 def test_established_traffic_recovers_within_a_second_of_a_toggle(cluster: Daemon) -> None:
-    pod2 = _pod_ip(cluster, "pod-2")
+    pod2 = pod_ip(cluster, "pod-2")
     loop = subprocess.Popen(
         [
             cluster.kubectl_bin,
@@ -236,7 +209,7 @@ def test_established_traffic_recovers_within_a_second_of_a_toggle(cluster: Daemo
 
 
 def test_ip_masq_agent_without_the_pod_range_breaks_same_node_traffic(cluster: Daemon) -> None:
-    pod2 = _pod_ip(cluster, "pod-2")
+    pod2 = pod_ip(cluster, "pod-2")
     configmap = (
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ip-masq-agent\n"
         "  namespace: kube-system\ndata:\n  config: |\n    nonMasqueradeCIDRs:\n"
@@ -276,7 +249,7 @@ def test_ip_masq_agent_without_the_pod_range_breaks_same_node_traffic(cluster: D
 
 
 def test_a_link_deleted_by_hand_comes_back(cluster: Daemon) -> None:
-    pod2 = _pod_ip(cluster, "pod-2")
+    pod2 = pod_ip(cluster, "pod-2")
     links = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     nodes = [ln.split()[0] for ln in links.splitlines() if ln.startswith(f"{cluster.prefix}n-")]
     victim = None
@@ -302,9 +275,9 @@ def test_a_link_deleted_by_hand_comes_back(cluster: Daemon) -> None:
 def test_flow_logs_see_same_node_traffic_only_with_intra_node_visibility(
     cluster: Daemon,
 ) -> None:
-    pod1, pod2, pod3 = (_pod_ip(cluster, p) for p in ("pod-1", "pod-2", "pod-3"))
+    pod1, pod2, pod3 = (pod_ip(cluster, p) for p in ("pod-1", "pod-2", "pod-3"))
     cluster.kubectl("exec", "pod-1", "--", "wget", "-qO-", f"{pod2}:8080")
-    entries = _wait_flow_entries(cluster, pod1, pod2)
+    entries = wait_flow_entries(cluster, pod1, pod2)
     assert entries, "the guide's request is not in the flow logs"
     # Earlier tests pinged pod-2 too: keep the guide's TCP request.
     payloads = [
@@ -321,12 +294,12 @@ def test_flow_logs_see_same_node_traffic_only_with_intra_node_visibility(
 
     _set_inv(cluster, False)
     try:
-        since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time()))
+        since = now_text()
         time.sleep(1)
         cluster.kubectl("exec", "pod-1", "--", "wget", "-qO-", f"{pod2}:8080")
         cluster.kubectl("exec", "pod-1", "--", "wget", "-qO-", f"{pod3}:8080")
-        assert _wait_flow_entries(cluster, pod1, pod3, since), "cross-node must be logged"
+        assert wait_flow_entries(cluster, pod1, pod3, since), "cross-node must be logged"
         time.sleep(6)  # one more aggregation interval for any same-node record to show
-        assert _flow_entries(cluster, pod1, pod2, since) == []
+        assert flow_entries(cluster, pod1, pod2, since) == []
     finally:
         _set_inv(cluster, True)

@@ -9,19 +9,28 @@ an interval of a reporting subnet has ended writes its records through
 what its committed records accounted for: at ``flowSampling`` 1.0 every packet and byte that
 crossed a router is reported once. Annotations come from the store (subnets' ``logConfig``,
 instances' ``networkIP``/``aliasIpRanges``, Kubernetes pods, ReplicaSets, Jobs, Services),
-re-read whenever the store's revision moved.
+re-read on the next tick after a change to one of those kinds (a store listener marks it
+stale; the collector's own log writes do not).
+
+Listings cost the ``conntrack`` process about 8 us per entry: a router whose last listing held
+at most ``busy_table`` entries is listed every tick (records' times precise to the tick); a
+busier one every ``busy_every`` seconds (5: the shortest aggregation interval), on the first
+tick after each multiple, so listings still fall just after interval ends. Destroy events are
+read every tick either way, and kernel timestamps give each connection its exact start.
 
 Public API (the daemon wires it; nothing here starts by itself)::
 
     FlowCollector(ctx, source, *, routers=None, denied=None, seed="", primary_rate=1.0,
-                  tick_seconds=1.0, gone_grace=60.0, persist_every=5.0)
+                  tick_seconds=1.0, gone_grace=60.0, persist_every=5.0,
+                  busy_table=10_000, busy_every=5.0)
         .tick() -> TickReport        one round: observe every router, write what is due
                                      (blocking: call through asyncio.to_thread)
         .drain() -> TickReport       write every open interval now (shutdown, tests)
         await .run(stop)             tick every ``tick_seconds`` (aligned to the clock) until
                                      ``stop`` is set; a failing tick is logged, not fatal
-        .close(flush=False)          stop the source's helper processes (with ``flush``: one
-                                     last tick and a drain first)
+        .close(flush=False)          stop the source's helper processes and the store
+                                     listener (with ``flush``: one last tick and a drain
+                                     first)
         .aggregator                  the pure state, for inspection
     routers_from_store(ctx) -> dict[netns, network]   default ``routers``: the networks in
                                      the store whose router namespace exists
@@ -41,6 +50,7 @@ import errno
 import logging
 import math
 import os
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -48,7 +58,7 @@ from typing import Any
 from intranode.controllers.context import Context
 from intranode.controllers.logs import write_entries
 from intranode.dataplane.flow_source import DeniedSource, FlowSource
-from intranode.domain.flowlogs.aggregate import Aggregator, FlushPlan, SavedFlow
+from intranode.domain.flowlogs.aggregate import Aggregator, SavedFlow
 from intranode.domain.flowlogs.inventory import (
     Endpoint,
     InstanceInfo,
@@ -72,6 +82,7 @@ from intranode.domain.resources import (
 from intranode.domain.topology import KernelNames
 from intranode.errors import DataplaneError
 from intranode.store.flowstate import FlowStateStore
+from intranode.store.resources import Change
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +90,9 @@ PODS = k8s_kind("pods")
 REPLICASETS = k8s_kind("replicasets")
 JOBS = k8s_kind("jobs")
 SERVICES = k8s_kind("services")
+INVENTORY_KINDS = frozenset({SUBNETWORK, INSTANCE, CLUSTER, PODS, REPLICASETS, JOBS, SERVICES})
 Routers = Callable[[], Mapping[str, str]]
+WRITE_SLICE = 1000  # buckets turned into entries and written at a time
 
 
 @dataclass(frozen=True)
@@ -185,12 +198,16 @@ class FlowCollector:
         tick_seconds: float = 1.0,
         gone_grace: float = 60.0,
         persist_every: float = 5.0,
+        busy_table: int = 10_000,
+        busy_every: float = 5.0,
     ) -> None:
         self.ctx = ctx
         self.source = source
         self.seed = seed
         self.tick_seconds = tick_seconds
         self.persist_every = persist_every
+        self.busy_table = busy_table
+        self.busy_every = busy_every
         self._routers = routers or (lambda: routers_from_store(ctx))
         self._denied = denied
         self.state = FlowStateStore(ctx.db)
@@ -200,9 +217,12 @@ class FlowCollector:
         self.state.set_readers([])
         self._readers: dict[str, ReaderProcess] = {}
         self._inventory: Inventory | None = None
-        self._revision = -1
+        self._stale = True
+        self._unsubscribe = ctx.resources.subscribe(self._changed)
         self._networks: dict[str, str] = {}
+        self._listed: dict[str, tuple[float, int]] = {}  # netns -> (when, entries)
         self._last_commit = ctx.clock()
+        self._bucket_seconds = 0.0  # what writing one bucket took lately (wall)
         self._warned: set[tuple[str, str]] = set()
         self.aggregator = Aggregator(
             self._resolve,
@@ -222,17 +242,30 @@ class FlowCollector:
             return None
         return self._inventory.endpoint(network, ip)
 
+    def _changed(self, change: Change) -> None:
+        if change.resource.kind in INVENTORY_KINDS:
+            self._stale = True
+
     def _refresh_inventory(self) -> None:
-        revision = self.ctx.db.current_revision()
-        if revision != self._revision or self._inventory is None:
-            self._inventory = build_inventory(self.ctx)
-            self._revision = revision
+        if self._stale or self._inventory is None:
+            self._stale = False  # before reading: a change meanwhile marks it stale again
+            try:
+                self._inventory = build_inventory(self.ctx)
+            except BaseException:
+                self._stale = True
+                raise
+            self.aggregator.endpoints_changed()
+
+    def _learn_routers(self, routers: Mapping[str, str]) -> None:
+        if any(self._networks.get(netns) != net for netns, net in routers.items()):
+            self._networks.update(routers)
+            self.aggregator.endpoints_changed()
 
     # -- ticks -----------------------------------------------------------------------------------
     def tick(self) -> TickReport:
         self._refresh_inventory()
         routers = dict(self._routers())
-        self._networks.update(routers)
+        self._learn_routers(routers)
         self._restore()
         errors: list[str] = []
         for netns in routers:
@@ -244,6 +277,7 @@ class FlowCollector:
                     log.warning("flow logs: %s", err)
         for netns in set(self._readers) - set(routers):
             self.source.stop_watching(netns)
+            self._listed.pop(netns, None)
         now = self.ctx.clock()
         self.aggregator.expire(now)
         report = self._flush(now, everything=False)
@@ -258,12 +292,24 @@ class FlowCollector:
             if err.errno == errno.ENOENT:
                 raise
             log.warning("flow logs: %s (restarting the reader)", err)
-        entries = self.source.snapshot(netns)
-        seen = self.ctx.clock()
-        self.aggregator.observe_destroyed(netns, events, seen)
-        self.aggregator.observe_snapshot(netns, entries, seen)
+        now = self.ctx.clock()
+        if not self._listing_due(netns, now):
+            self.aggregator.observe_destroyed(netns, events, now)
+        else:
+            entries = self.source.snapshot(netns)
+            seen = self.ctx.clock()
+            self.aggregator.observe_destroyed(netns, events, seen)
+            self.aggregator.observe_snapshot(netns, entries, seen)
+            self._listed[netns] = (seen, len(entries))
         if self._denied is not None:
             self.aggregator.observe_denied(netns, self._denied.denied(netns))
+
+    def _listing_due(self, netns: str, now: float) -> bool:
+        last = self._listed.get(netns)
+        if last is None or last[1] <= self.busy_table:
+            return True
+        every = self.busy_every
+        return math.floor(now / every) > math.floor(last[0] / every)
 
     def _restore(self) -> None:
         if self._unrestored is not None:
@@ -273,30 +319,50 @@ class FlowCollector:
     def drain(self) -> TickReport:
         """Write every open interval now, partial ones included."""
         self._refresh_inventory()
-        self._networks.update(self._routers())
+        self._learn_routers(self._routers())
         self._restore()
         return self._flush(self.ctx.clock(), everything=True)
 
     def _flush(self, now: float, *, everything: bool) -> TickReport:
-        plan = self.aggregator.flush_plan(now, everything=everything)
-        flows = self.aggregator.flow_count()
-        if not self._worth_writing(plan, now):
-            return TickReport(flows=flows)
-        entries = build_entries(plan.buckets, seed=self.seed, warn=self._warn)
-        with self.ctx.db.transaction() as conn:
-            if entries:
-                write_entries(self.ctx, entries)
-            self.state.save(conn, plan.upserts, plan.deletes)
+        # Rows of flows not reported yet (or only "accounted as not reported") can wait: after
+        # a crash they are listed again, or dropped again the same way. So a plan is made when
+        # records are due, a finished flow's row is to go, or every ``persist_every``.
+        if (
+            not everything
+            and not self.aggregator.has_due(now)
+            and now - self._last_commit < self.persist_every
+        ):
+            return TickReport(flows=self.aggregator.flow_count())
+        limit = None if everything else self._flush_limit()
+        plan = self.aggregator.flush_plan(now, everything=everything, limit=limit)
+        began = time.perf_counter()
+        written = 0
+        if plan.buckets or plan.upserts or plan.deletes:
+            with self.ctx.db.transaction() as conn:
+                # In slices, so that a big flush never holds more than a slice of entry
+                # documents: fewer objects outlive a young collection, fewer full ones run.
+                for i in range(0, len(plan.buckets), WRITE_SLICE):
+                    part = plan.buckets[i : i + WRITE_SLICE]
+                    entries = build_entries(part, seed=self.seed, warn=self._warn)
+                    if entries:
+                        write_entries(self.ctx, entries)
+                        written += len(entries)
+                    del entries
+                self.state.save(conn, plan.upserts, plan.deletes)
         self.aggregator.commit(plan)
         self._last_commit = now
-        return TickReport(len(entries), len(plan.buckets), self.aggregator.flow_count())
+        if plan.buckets:
+            took = (time.perf_counter() - began) / len(plan.buckets)
+            self._bucket_seconds = 0.5 * self._bucket_seconds + 0.5 * took
+        return TickReport(written, len(plan.buckets), self.aggregator.flow_count())
 
-    def _worth_writing(self, plan: FlushPlan, now: float) -> bool:
-        # Rows of flows nobody reported (only "accounted as not reported") can wait: after a
-        # crash they would be dropped again the same way.
-        if plan.buckets or plan.deletes:
-            return True
-        return bool(plan.upserts) and now - self._last_commit >= self.persist_every
+    def _flush_limit(self) -> int:
+        # A tick writes what fits in half of it (by the cost of the last writes), at least a
+        # slice: the next listing stays on time even when records pile up faster than they
+        # can be written (they wait; a late listing could miss short connections whose
+        # destroy events the kernel dropped).
+        budget = 0.5 * self.tick_seconds
+        return max(WRITE_SLICE, int(budget / max(self._bucket_seconds, 1e-6)))
 
     def _warn(self, subnet: SubnetInfo, message: str) -> None:
         key = (subnet.key, subnet.log.filter_expr)
@@ -338,6 +404,7 @@ class FlowCollector:
                 self.tick()
                 self.drain()
         finally:
+            self._unsubscribe()
             self.source.close()
             self._readers = {}
             self.state.set_readers([])

@@ -19,13 +19,15 @@ __all__ = ["DeniedSource", "FlowSource", "ReaderProcess"]
 
 class FlowSource(Protocol):
     def snapshot(self, netns: str) -> list[ConntrackEntry]:
-        """Every connection conntrack holds in ``netns`` now, with counters and ids."""
+        """Every connection conntrack holds in ``netns`` now, with counters, ids and (where
+        the kernel keeps timestamps) start times. An entry unchanged since the last snapshot
+        may be returned as the very same object: the collector then skips it cheaply."""
         ...
 
     def destroyed(self, netns: str) -> list[ConntrackEntry]:
-        """Connections removed from ``netns`` since the last call, with final counters and the
-        time of removal. The first call starts watching (and returns what it has, usually
-        nothing); call it before the first snapshot."""
+        """Connections removed from ``netns`` since the last call, with final counters, the
+        time of removal and their start time. The first call starts watching (and returns
+        what it has, usually nothing); call it before the first snapshot."""
         ...
 
     def readers(self) -> Mapping[str, ReaderProcess]:

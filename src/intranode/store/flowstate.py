@@ -120,8 +120,12 @@ class FlowStateStore:
                         f.original.encode(),
                         f.gen,
                         f.reply.encode(),
-                        *(n for c in f.accounted for n in (c.packets, c.bytes)),
-                        *(n for c in f.observed for n in (c.packets, c.bytes)),
+                        *f.accounted[0],
+                        *f.accounted[1],
+                        *f.accounted[2],
+                        *f.accounted[3],
+                        *f.observed[0],
+                        *f.observed[1],
                         f.seen,
                     )
                     for f in upserts

@@ -153,6 +153,33 @@ LONG_CLIENT = textwrap.dedent(
 )
 
 
+# Connections one after the other from one local port (SO_REUSEADDR; the server closes first,
+# so the client keeps no TIME_WAIT): each new SYN makes conntrack replace the entry of the
+# last one, same tuple and often the same id. Requests "<n>\\n" for each size in turn, with
+# `pause` seconds between connections; prints JSON: the port and the bytes received.
+REUSE_CLIENT = textwrap.dedent(
+    """
+    import json, socket, sys, time
+    dst, port, local, pause = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+    sizes = [int(x) for x in sys.argv[5].split(",")]
+    got = []
+    for size in sizes:
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("0.0.0.0", local))
+        s.connect((dst, port))
+        s.sendall(b"%d\\n" % size)
+        n = 0
+        while chunk := s.recv(1 << 16):
+            n += len(chunk)
+        s.close()
+        got.append(n)
+        time.sleep(pause)
+    print(json.dumps({"port": local, "received": got}), flush=True)
+    """
+)
+
+
 def run(argv: Sequence[str], stdin: str | None = None) -> str:
     proc = subprocess.run(list(argv), input=stdin, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
@@ -264,6 +291,21 @@ class Lab:
             str(size),
             str(concurrency),
             str(rate),
+        )
+
+    def reused_port(
+        self, port: int, local: int, sizes: Sequence[int], pause: float
+    ) -> subprocess.Popen[str]:
+        return self.spawn(
+            self.a,
+            PY,
+            "-c",
+            REUSE_CLIENT,
+            B_IP,
+            str(port),
+            str(local),
+            str(pause),
+            ",".join(str(n) for n in sizes),
         )
 
     def long_upload(self, port: int, total: int, rate: float) -> subprocess.Popen[str]:

@@ -10,6 +10,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from intranode.controllers.flowlogs import FlowCollector
 from intranode.dataplane.linux.conntrack import LinuxFlowSource, proc_start_time
 from intranode.domain.flowlogs.observations import ConntrackEntry
@@ -97,6 +99,53 @@ def test_every_connection_and_byte_through_the_router_is_reported(lab: Lab, tmp_
     assert mine["sent"] == (sum(p for p, _ in sent), sum(b for _, b in sent))
     assert mine["received"] == (sum(p for p, _ in received), sum(b for _, b in received))
     assert mine["sent"][1] > 14_000_000  # the uploads went through, headers on top
+
+
+@pytest.mark.parametrize("listings", ["before and after", "every 0.1 s"])
+def test_a_port_reused_five_times_in_a_second_is_counted_exactly(
+    lab: Lab, tmp_path: Path, listings: str
+) -> None:
+    ctx = make_context(tmp_path)
+    source = LinuxFlowSource()
+    collector = FlowCollector(ctx, source, routers=lambda: {lab.router: NETWORK})
+    sizes = [1000, 3000, 200_000, 5000, 100, 70_000]
+    stop = threading.Event()
+
+    def ticking() -> None:
+        while not stop.wait(0.1):
+            collector.tick()
+
+    thread = threading.Thread(target=ticking)
+    try:
+        collector.tick()  # starts the destroy-event reader
+        lab.serve(PORT)
+        if listings == "every 0.1 s":
+            thread.start()
+        done = result(lab.reused_port(PORT, 41234, sizes, pause=0.05), timeout=60)
+        time.sleep(0.5)  # the last ACKs reach conntrack
+        stop.set()
+        if thread.is_alive():
+            thread.join()
+        collector.tick()
+        collector.drain()
+        table = ours(source.snapshot(lab.router))
+    finally:
+        stop.set()
+        collector.close()
+    assert done["received"] == sizes
+    # conntrack holds only the last of them; the others ended with destroy events for the
+    # same tuple (mostly the same id), which their start times tell apart from each other
+    # and from what listings saw.
+    (last,) = table
+    got = record_totals(flow_entries(ctx))
+    mine = lab.client_counters()
+    assert mine["sent"][0] > last.orig_counters.packets
+    assert got == {
+        (A_IP, 41234, B_IP, PORT, "SRC"): mine["sent"],
+        (A_IP, 41234, B_IP, PORT, "DEST"): mine["sent"],
+        (B_IP, PORT, A_IP, 41234, "SRC"): mine["received"],
+        (B_IP, PORT, A_IP, 41234, "DEST"): mine["received"],
+    }
 
 
 def test_a_collector_killed_mid_transfer_neither_loses_nor_double_counts(

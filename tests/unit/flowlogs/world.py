@@ -55,6 +55,7 @@ class FakeSource:
         self.events: list[ConntrackEntry] = []
         self.watching: set[str] = set()
         self.closed = False
+        self.listings = 0
 
     def put(self, *entries: ConntrackEntry) -> None:
         for e in entries:
@@ -63,19 +64,10 @@ class FakeSource:
     def destroy(self, ct_id: int, at: float, final: ConntrackEntry | None = None) -> None:
         entry = final or self.table[ct_id]
         self.table.pop(ct_id, None)
-        self.events.append(
-            ConntrackEntry(
-                entry.ct_id,
-                entry.original,
-                entry.reply,
-                entry.orig_counters,
-                entry.reply_counters,
-                entry.age,
-                at,
-            )
-        )
+        self.events.append(entry._replace(time=at))
 
     def snapshot(self, netns: str) -> list[ConntrackEntry]:
+        self.listings += 1
         return list(self.table.values())
 
     def destroyed(self, netns: str) -> list[ConntrackEntry]:
@@ -105,7 +97,9 @@ def tcp(
     orig: tuple[int, int],
     reply: tuple[int, int],
     age: int = 0,
+    start: float | None = None,
 ) -> ConntrackEntry:
+    """A TCP entry; ``start`` (seconds) is the kernel's start timestamp, when it prints one."""
     return ConntrackEntry(
         ct_id,
         FiveTuple(6, src, dst, sport, dport),
@@ -113,6 +107,8 @@ def tcp(
         Counters(*orig),
         Counters(*reply),
         age,
+        None,
+        None if start is None else round(start * 1e9),
     )
 
 

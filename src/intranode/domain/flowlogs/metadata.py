@@ -72,10 +72,10 @@ def _pick(payload: Mapping[str, Any], path: list[str]) -> Any:
 
 
 def _merge(out: dict[str, Any], path: list[str], value: Any) -> None:
+    # Objects on the way are copied, never changed: records of a batch share their metadata.
     cur = out
     for key in path[:-1]:
         nxt = cur.get(key)
-        if not isinstance(nxt, dict):
-            nxt = cur[key] = {}
+        nxt = cur[key] = dict(nxt) if isinstance(nxt, dict) else {}
         cur = nxt
     cur[path[-1]] = value

@@ -12,15 +12,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 TCP, UDP, ICMP, ESP, GRE = 6, 17, 1, 50, 47
 # Protocols whose flows are keyed by ports; the others' records carry no ports.
 PORT_PROTOCOLS = frozenset({TCP, UDP, 132})  # 132: SCTP
 
 
-@dataclass(frozen=True, slots=True)
-class FiveTuple:
+# The values the collector keeps by the hundred thousand are named tuples: cheap to make
+# and hash, and untracked by the cycle collector once it has seen them.
+class FiveTuple(NamedTuple):
     """One direction of a connection; ports are ``None`` for protocols without them."""
 
     protocol: int
@@ -48,12 +49,11 @@ class FiveTuple:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Counters:
+class Counters(NamedTuple):
     packets: int = 0
     bytes: int = 0
 
-    def __add__(self, other: Counters) -> Counters:
+    def __add__(self, other: Counters) -> Counters:  # type: ignore[override]  # not concat
         return Counters(self.packets + other.packets, self.bytes + other.bytes)
 
     def __sub__(self, other: Counters) -> Counters:
@@ -70,8 +70,7 @@ class Counters:
 ZERO = Counters()
 
 
-@dataclass(frozen=True, slots=True)
-class ConntrackEntry:
+class ConntrackEntry(NamedTuple):
     ct_id: int
     original: FiveTuple
     reply: FiveTuple
@@ -79,6 +78,7 @@ class ConntrackEntry:
     reply_counters: Counters
     age: int | None = None  # whole seconds since the flow started (conntrack ``delta-time``)
     time: float | None = None  # destroy events: when the kernel removed the entry
+    start: int | None = None  # when it started, ns since the epoch (kernel timestamp)
 
 
 Direction = Literal["EGRESS", "INGRESS"]

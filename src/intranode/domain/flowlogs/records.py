@@ -24,12 +24,15 @@ of the reporting VM's subnet, ``resource`` ``gce_subnetwork`` with ``project_id`
 ``timestamp`` = the record's ``end_time``; ``insertId`` and ``receiveTimestamp`` are filled by
 ``write_entries``. No severity (DEFAULT).
 
-:func:`build_entries` runs, per flushed bucket: annotate -> ``filterExpr`` -> ``flowSampling``
--> strip metadata -> envelope, each under the reporting subnet's ``logConfig``.
+:func:`build_entries` runs, per flushed bucket: ``flowSampling`` (decided on the 5-tuple and
+interval alone, so first) -> annotate -> ``filterExpr`` -> strip metadata -> envelope, each under
+the reporting subnet's ``logConfig``. Records of one batch share the metadata objects of the
+same endpoints (nothing changes them afterwards).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -52,7 +55,10 @@ def log_name(project: str) -> str:
 
 
 def time_text(t: float) -> str:
-    return rfc3339_ns(round(t * 1_000_000_000))
+    # To the microsecond, what a float of seconds since the epoch holds (one float of ns is
+    # off by up to 128 ns); the fraction apart from the whole seconds, so it rounds exactly.
+    whole = math.floor(t)
+    return rfc3339_ns(whole * 1_000_000_000 + round((t - whole) * 1_000_000) * 1_000)
 
 
 def connection(t: FiveTuple) -> dict[str, Any]:
@@ -109,39 +115,81 @@ def gke_details(pod: PodInfo) -> dict[str, Any]:
     return out
 
 
-def payload(bucket: Bucket) -> dict[str, Any]:
+class _Memo:
+    """What many records of one batch share: metadata of the same endpoints, envelopes'
+    resources of the same subnet and zone, and the text of the same instants (bounds are
+    listing times, so a batch has few). Shared dicts are never modified afterwards."""
+
+    def __init__(self) -> None:
+        self.times: dict[float, str] = {}
+        self.endpoints: dict[tuple[str, int], tuple[Endpoint, dict[str, Any]]] = {}
+        self.resources: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def time(self, t: float) -> str:
+        text = self.times.get(t)
+        if text is None:
+            text = self.times[t] = time_text(t)
+        return text
+
+    def metadata(self, prefix: str, ep: Endpoint) -> dict[str, Any]:
+        # Keyed by identity: endpoints live as long as the inventory, longer than a batch
+        # (the endpoint is kept in the value so the id cannot be reused meanwhile).
+        hit = self.endpoints.get((prefix, id(ep)))
+        if hit is None:
+            fields = {
+                f"{prefix}_instance": instance_details(ep),
+                f"{prefix}_vpc": vpc_details(ep.subnet),
+            }
+            if ep.pod is not None:
+                fields[f"{prefix}_gke_details"] = gke_details(ep.pod)
+            hit = self.endpoints[(prefix, id(ep))] = (ep, fields)
+        return hit[1]
+
+    def resource(self, reporter: Endpoint) -> dict[str, Any]:
+        subnet = reporter.subnet
+        key = (subnet.key, reporter.instance.zone)
+        found = self.resources.get(key)
+        if found is None:
+            found = self.resources[key] = {
+                "type": RESOURCE_TYPE,
+                "labels": {
+                    "project_id": subnet.project,
+                    "subnetwork_id": subnet.id,
+                    "subnetwork_name": subnet.name,
+                    "location": reporter.instance.zone,
+                },
+            }
+        return found
+
+
+def payload(bucket: Bucket, memo: _Memo | None = None) -> dict[str, Any]:
     """The record with every metadata field the collector knows."""
-    out: dict[str, Any] = {
-        "connection": connection(bucket.key.flow),
-        "reporter": bucket.key.reporter,
-        "bytes_sent": str(bucket.counters.bytes),
-        "packets_sent": str(bucket.counters.packets),
-        "start_time": time_text(bucket.start_time),
-        "end_time": time_text(bucket.end_time),
-    }
-    for prefix, ep in (("src", bucket.src), ("dest", bucket.dest)):
-        if ep is None:
-            continue
-        out[f"{prefix}_instance"] = instance_details(ep)
-        out[f"{prefix}_vpc"] = vpc_details(ep.subnet)
-        if ep.pod is not None:
-            out[f"{prefix}_gke_details"] = gke_details(ep.pod)
-    return out
-
-
-def envelope(record: dict[str, Any], reporter: Endpoint) -> dict[str, Any]:
-    subnet = reporter.subnet
+    m = memo or _Memo()
+    key = bucket.key
+    start, end = key.start, key.start + key.length
+    last = min(max(bucket.last, start), end)  # Bucket.end_time and start_time, inline
+    first = min(max(bucket.first, start), last)
     return {
-        "logName": log_name(subnet.project),
-        "resource": {
-            "type": RESOURCE_TYPE,
-            "labels": {
-                "project_id": subnet.project,
-                "subnetwork_id": subnet.id,
-                "subnetwork_name": subnet.name,
-                "location": reporter.instance.zone,
-            },
-        },
+        "connection": connection(key.flow),
+        "reporter": key.reporter,
+        "bytes_sent": str(bucket.bytes),
+        "packets_sent": str(bucket.packets),
+        "start_time": m.time(first),
+        "end_time": m.time(last),
+        **(m.metadata("src", bucket.src) if bucket.src is not None else _NONE),
+        **(m.metadata("dest", bucket.dest) if bucket.dest is not None else _NONE),
+    }
+
+
+_NONE: dict[str, Any] = {}
+
+
+def envelope(
+    record: dict[str, Any], reporter: Endpoint, memo: _Memo | None = None
+) -> dict[str, Any]:
+    return {
+        "logName": log_name(reporter.subnet.project),
+        "resource": (memo or _Memo()).resource(reporter),
         "timestamp": record["end_time"],
         "jsonPayload": record,
     }
@@ -154,12 +202,15 @@ def build_entries(
     sampling. A stored filter that does not compile (the API refuses such filters, so only an
     older state can hold one) keeps every record and is reported through ``warn``."""
     out: list[dict[str, Any]] = []
+    memo = _Memo()
     for bucket in buckets:
-        if not bucket.counters:
+        if not bucket.packets and not bucket.bytes:
             continue
         reporter = bucket.reporter_endpoint
         cfg = reporter.subnet.log
-        record = payload(bucket)
+        if not keep_record(seed, bucket.key.flow, bucket.key.start, cfg.flow_sampling):
+            continue
+        record = payload(bucket, memo)
         if cfg.filter_expr:
             try:
                 predicate = compile_filter(cfg.filter_expr)
@@ -169,7 +220,5 @@ def build_entries(
             else:
                 if not predicate(record):
                     continue
-        if not keep_record(seed, bucket.key.flow, bucket.key.start, cfg.flow_sampling):
-            continue
-        out.append(envelope(strip(record, cfg.metadata, cfg.metadata_fields), reporter))
+        out.append(envelope(strip(record, cfg.metadata, cfg.metadata_fields), reporter, memo))
     return out

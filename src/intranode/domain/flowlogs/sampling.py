@@ -38,8 +38,12 @@ def decide(seed: str, key: str, rate: float) -> bool:
 
 
 def keep_record(seed: str, flow: FiveTuple, interval_start: int, rate: float) -> bool:
+    if rate >= 1.0:
+        return True  # the common case, decided without building the key
     return decide(seed, f"r|{flow.encode()}|{interval_start}", rate)
 
 
 def keep_primary(seed: str, stream: str, tick: float, rate: float) -> bool:
+    if rate >= 1.0:
+        return True
     return decide(seed, f"p|{stream}|{tick:.6f}", rate)
