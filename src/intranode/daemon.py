@@ -23,12 +23,15 @@ import uvicorn
 from intranode.api.app import create_app
 from intranode.api.kube.server import KubeServers
 from intranode.config import DEFAULT_PORT, DEFAULT_PROJECT, Settings, ensure_token
-from intranode.controllers import bootstrap, clusters
+from intranode.controllers import bootstrap, clusters, connectivity, preflight
 from intranode.controllers.context import Context
+from intranode.controllers.firewall_logs import FirewallLogWriter
 from intranode.controllers.flowlogs import FlowCollector
 from intranode.controllers.nodeagent import NodeAgent
 from intranode.dataplane.linux import LinuxDataplane
 from intranode.dataplane.linux.conntrack import LinuxFlowSource
+from intranode.dataplane.linux.nflog import LinuxNflogSource
+from intranode.dataplane.linux.prober import LinuxProber
 from intranode.store.ledger import SqliteLedger
 
 log = logging.getLogger("intranode.daemon")
@@ -115,14 +118,27 @@ async def serve(settings: Settings) -> None:
         await asyncio.sleep(0.02)
     await kube.start_all()
     await clusters.recover(ctx)
+    await connectivity.recover(ctx)
     flows: FlowCollector | None = None
+    fwlogs: FirewallLogWriter | None = None
     stop_flows = asyncio.Event()
-    flows_task: asyncio.Task[None] | None = None
+    background: list[asyncio.Task[None]] = []
     if agent is not None:
         await agent.start()
         kube.executor = agent.executor
-        flows = FlowCollector(ctx, LinuxFlowSource())
-        flows_task = asyncio.create_task(flows.run(stop_flows), name="flow logs")
+        connectivity.use_prober(ctx, LinuxProber())
+        preflight.use_flow_source(ctx, LinuxFlowSource())
+        # One nflog reader per router feeds both: the firewall's denied packets go to the
+        # flow-log collector (egress-denied flows keep their SRC record) and to Firewall Rules
+        # Logging. The writer first stops readers a crash left holding the nflog groups.
+        nflog = LinuxNflogSource()
+        fwlogs = FirewallLogWriter(ctx, nflog)
+        flows = FlowCollector(ctx, LinuxFlowSource(), denied=nflog)
+        firewalls = agent.firewalls
+        background = [
+            asyncio.create_task(flows.run(stop_flows), name="flow logs"),
+            asyncio.create_task(fwlogs.run(stop_flows, lambda: firewalls), name="firewall logs"),
+        ]
     settings.pid_file.write_text(f"{os.getpid()}\n")
     settings.daemon_file.write_text(settings.to_json())
     log.warning("intranode listening on %s (state %s)", settings.base_url, settings.state_dir)
@@ -131,11 +147,13 @@ async def serve(settings: Settings) -> None:
     await asyncio.wait({serving, stopper}, return_when=asyncio.FIRST_COMPLETED)
     server.should_exit = True
     await ctx.runner.shutdown()
-    if flows is not None and flows_task is not None:
+    stop_flows.set()
+    for task in background:
+        await task
+    if flows is not None and fwlogs is not None and agent is not None:
         # Report what crossed the routers up to now before they go.
-        stop_flows.set()
-        await flows_task
         await asyncio.to_thread(flows.close, flush=True)
+        await asyncio.to_thread(fwlogs.close, dict(agent.firewalls))
     if agent is not None:
         # intranode down: no namespace, link, process or mount of ours may stay behind.
         await agent.stop(teardown_kernel=True)

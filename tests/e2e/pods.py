@@ -58,3 +58,25 @@ def wait_flow_entries(
             return entries
         time.sleep(1)
     return []
+
+
+def pinned(manifest: str, node: str, name: str | None = None) -> str:
+    """A pod manifest of the guide's, placed on ``node`` (and renamed to ``name``)."""
+    text = manifest.replace("spec:\n", f"spec:\n  nodeName: {node}\n", 1)
+    if name is not None:
+        old = next(line for line in text.splitlines() if line.strip().startswith("name: pod-"))
+        text = text.replace(old, old.split("name:")[0] + f"name: {name}", 1)
+    return text
+
+
+def node_names(daemon: Daemon) -> list[str]:
+    out = daemon.kubectl("get", "nodes", "-o", "jsonpath={.items[*].metadata.name}").stdout
+    return out.split()
+
+
+def reaches(daemon: Daemon, src: str, ip: str, port: int = 8080) -> bool:
+    """Whether pod ``src`` gets an answer from ``ip:port`` within two seconds (one try)."""
+    r = daemon.kubectl(
+        "exec", src, "--", "wget", "-qO-", "-t", "1", "-T", "2", f"{ip}:{port}", check=False
+    )
+    return r.returncode == 0 and "Hello" in r.stdout

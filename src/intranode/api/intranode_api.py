@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 
 from intranode.api.deps import get_ctx
+from intranode.controllers import preflight
 from intranode.controllers.context import Context
 from intranode.domain import resources as R
 
@@ -67,3 +68,16 @@ def status(ctx: Context = Depends(get_ctx)) -> dict[str, Any]:
         "url": ctx.settings.base_url,
         "clusters": clusters,
     }
+
+
+@router.get("/preflight/{cluster}")
+def preflight_report(
+    cluster: str,
+    location: str | None = None,
+    project: str | None = None,
+    seen_within: float = Query(3600.0, alias="seenWithin"),
+    ctx: Context = Depends(get_ctx),
+) -> dict[str, Any]:
+    """What ``clusters update --enable-intra-node-visibility`` would break (``intranode
+    preflight``)."""
+    return preflight.run(ctx, project or ctx.settings.project, cluster, location, seen_within)

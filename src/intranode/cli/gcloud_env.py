@@ -62,3 +62,17 @@ def export_lines(settings: Settings) -> list[str]:
         f"export CLOUDSDK_CONFIG={q(str(settings.gcloud_dir))}",
         f"export KUBECONFIG={q(str(settings.kubeconfig))}",
     ]
+
+
+CONSOLE_LOGIN_PATH = "/console/login"
+
+
+def console_link(settings: Settings) -> str | None:
+    """The console's login link: it carries the daemon's API token once, and the console
+    answers it with a session cookie. ``None`` when the token cannot be read (another user's
+    daemon, or none started yet)."""
+    try:
+        token = settings.token_path.read_text().strip()
+    except OSError:
+        return None
+    return f"{settings.base_url}{CONSOLE_LOGIN_PATH}?token={token}" if token else None

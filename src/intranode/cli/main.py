@@ -10,7 +10,8 @@ import click
 from intranode.cli import daemonctl
 from intranode.cli.client import DaemonClient
 from intranode.cli.flows import flows_command
-from intranode.cli.gcloud_env import export_lines, write_gcloud_config
+from intranode.cli.gcloud_env import console_link, export_lines, write_gcloud_config
+from intranode.cli.preflight import preflight_command
 from intranode.cli.target import Target
 from intranode.config import DEFAULT_PORT, DEFAULT_PROJECT
 
@@ -54,8 +55,7 @@ def cli() -> None:
 @click.option(
     "--organization-id",
     default=None,
-    help="Id of the emulated organization that holds the project (hierarchical firewall "
-    "policies).",
+    help="Id of the emulated organization that holds the project (hierarchical firewall policies).",
 )
 @click.option("--folder-id", default=None, help="Id of the emulated folder that holds the project.")
 def up(
@@ -90,9 +90,7 @@ def up(
         "organization-id": organization_id,
         "folder-id": folder_id,
     }
-    argv = daemonctl.daemon_argv(
-        target.state_dir, port, project, prefix, not no_dataplane, options
-    )
+    argv = daemonctl.daemon_argv(target.state_dir, port, project, prefix, not no_dataplane, options)
     if not detach:
         os.execv(argv[0], argv)
     pid = daemonctl.start_detached(target, argv, port)
@@ -118,12 +116,16 @@ def down(state_dir: str | None, purge: bool) -> None:
 @cli.command()
 @state_dir_option
 def env(state_dir: str | None) -> None:
-    """Print export lines pointing gcloud and kubectl at the daemon."""
+    """Print export lines pointing gcloud and kubectl at the daemon, and the console's login
+    link (on stderr, so that ``eval "$(intranode env)"`` shows it and does not run it)."""
     target = Target.from_option(state_dir)
     settings = target.settings()
     write_gcloud_config(settings)
     for line in export_lines(settings):
         click.echo(line)
+    link = console_link(settings)
+    if link is not None:
+        click.echo(f"intranode console: {link}", err=True)
 
 
 @cli.command()
@@ -162,6 +164,7 @@ def doctor() -> None:
 
 
 cli.add_command(flows_command)
+cli.add_command(preflight_command)
 
 
 def main() -> None:

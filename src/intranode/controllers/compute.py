@@ -280,6 +280,16 @@ def insert_network(ctx: Context, project: str, data: Any) -> Doc:
     return _operation(ctx, project, "global", "insert", key, doc["id"])
 
 
+def patch_network(ctx: Context, project: str, name: str, data: Any) -> Doc:
+    key = network_key(project, name)
+    res = ctx.resources.get(NETWORK, key)
+    if res is None:
+        raise not_found(key)
+    doc = networks.patch_network(res.data, data)
+    ctx.resources.update(NETWORK, key, doc, expect_revision=res.revision)
+    return _operation(ctx, project, "global", "patch", key, doc["id"])
+
+
 def delete_network(ctx: Context, project: str, name: str) -> Doc:
     key = network_key(project, name)
     net = get_document(ctx, NETWORK, key)

@@ -13,6 +13,12 @@ netlink socket per namespace). Objects are owned in the ledger as ``router:<netw
 short ids in kernel names stay stable. A periodic check re-applies a node's or pod's plan when
 the kernel has drifted from it (a link deleted by hand comes back).
 
+The VPC firewall of each network (its rules, policies and instances:
+:mod:`intranode.controllers.firewall`) is compiled into the router's ``inet vpc_firewall``
+table and swapped in, in one transaction, whenever what it is made of changes;
+:attr:`NodeAgent.firewalls` holds the inputs in force per router namespace (for the firewall
+log writer and Connectivity Tests).
+
 Public API::
 
     NodeAgent(ctx, dataplane, ledger)
@@ -33,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from intranode.controllers import firewall
 from intranode.controllers.context import Context
 from intranode.dataplane.protocol import Dataplane, Ledger
 from intranode.dataplane.runtime.cleanup import cleanup_recorded
@@ -51,10 +58,12 @@ from intranode.dataplane.runtime.status import ContainerStatus, pod_phase
 from intranode.dataplane.teardown import teardown
 from intranode.domain import agents
 from intranode.domain import resources as R
+from intranode.domain.firewall import FirewallInputs, compile_router_ruleset
 from intranode.domain.kube_objects import new_uid
 from intranode.domain.netplan import (
     LEDGER_NETNS,
     CreateVethPair,
+    NftRuleset,
     Op,
     inv_ops,
     ip_masq_ops,
@@ -72,7 +81,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 PODS, NODES, CONFIGMAPS, EVENTS = (R.k8s_kind(k) for k in ("pods", "nodes", "configmaps", "events"))
-_WATCHED = {R.CLUSTER, R.SUBNETWORK, PODS, NODES, CONFIGMAPS}
+_WATCHED = {R.CLUSTER, R.SUBNETWORK, PODS, NODES, CONFIGMAPS, *firewall.FIREWALL_KINDS}
 RUNTIME_OWNER = "runtime"
 DRIFT_INTERVAL = 10.0  # netd re-applies its set every --reconcile-interval-seconds (10 s)
 
@@ -104,6 +113,8 @@ class NodeAgent:
         self.executor: PodExec | None = None
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dataplane")
         self._routers: dict[str, VpcRouter] = {}
+        self._rulesets: dict[str, NftRuleset] = {}  # network -> the firewall table applied
+        self.firewalls: dict[str, FirewallInputs] = {}  # router netns -> inputs in force
         self._nodes: dict[str, _NodeState] = {}
         self._pods: dict[str, _PodState] = {}
         self._ids: dict[str, str] = {}  # ledger owner -> short id
@@ -213,6 +224,7 @@ class NodeAgent:
             await self._sync_nodes_removed(want)
             await self._sync_routers(want)
             await self._sync_nodes(want)
+            await self._sync_firewalls(want)
             await self._sync_pods(want)
             self._report_warnings(want)
 
@@ -221,6 +233,28 @@ class NodeAgent:
             router = self.names.router(network)
             await self._apply(router_ops(router, ()), f"router:{network}")
             self._routers[network] = router
+
+    async def _sync_firewalls(self, want: agents.Wanted) -> None:
+        running: dict[str, dict[str, str]] = {}  # network -> instance name -> node short id
+        projects: dict[str, str] = {}
+        for uid, nw in want.nodes.items():
+            if uid in self._nodes:
+                running.setdefault(nw.network, {})[nw.name] = self._id(f"node:{uid}")
+            projects.setdefault(nw.network, nw.cluster_key.split("/")[1])  # projects/P/...
+        for network, router in self._routers.items():
+            project = projects.get(network, self.ctx.settings.project)
+            inputs = firewall.inputs_for_network(
+                self.ctx, project, network, running.get(network, {})
+            )
+            op = compile_router_ruleset(inputs, router.netns)
+            if self._rulesets.get(network) != op:
+                try:
+                    await self._apply((op,), f"router:{network}")
+                except DataplaneError as exc:
+                    log.error("firewall of network %s: %s", network, exc)
+                    continue
+                self._rulesets[network] = op
+            self.firewalls[router.netns] = inputs
 
     async def _sync_nodes(self, want: agents.Wanted) -> None:
         for uid, nw in want.nodes.items():
@@ -359,7 +393,12 @@ class NodeAgent:
             plans: list[tuple[str, tuple[Op, ...]]] = [
                 (
                     f"router:{n}",
-                    router_ops(r, [s.node for s in self._nodes.values() if s.want.network == n]),
+                    (
+                        *router_ops(
+                            r, [s.node for s in self._nodes.values() if s.want.network == n]
+                        ),
+                        *((self._rulesets[n],) if n in self._rulesets else ()),
+                    ),
                 )
                 for n, r in self._routers.items()
             ]

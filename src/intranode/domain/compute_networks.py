@@ -110,13 +110,9 @@ def insert_network(project: str, data: Any, now: float) -> dict[str, Any]:
         raise invalid_field(
             "resource.mtu", mtu, f"Must be between {MTU_RANGE[0]} and {MTU_RANGE[1]}."
         )
-    order = body.network_firewall_policy_enforcement_order or ENFORCEMENT_ORDERS[0]
-    if order not in ENFORCEMENT_ORDERS:
-        raise invalid_field(
-            "resource.networkFirewallPolicyEnforcementOrder",
-            order,
-            f"Must be one of [{', '.join(ENFORCEMENT_ORDERS)}].",
-        )
+    order = _enforcement_order(
+        body.network_firewall_policy_enforcement_order or ENFORCEMENT_ORDERS[0]
+    )
     return network_document(
         project,
         name,
@@ -127,6 +123,31 @@ def insert_network(project: str, data: Any, now: float) -> dict[str, Any]:
         mtu=mtu,
         enforcement_order=order,
     )
+
+
+def patch_network(current: dict[str, Any], data: Any) -> dict[str, Any]:
+    """PATCH: ``networkFirewallPolicyEnforcementOrder`` changes (gcloud ``networks update
+    --network-firewall-policy-enforcement-order``); output-only fields a client echoes back
+    are ignored; the name cannot change."""
+    body = parse_resource(NetworkBody, data)
+    if body.name is not None and body.name != current["name"]:
+        raise invalid_field("resource.name", body.name, "The name cannot be changed.")
+    doc = dict(current)
+    if body.network_firewall_policy_enforcement_order is not None:
+        doc["networkFirewallPolicyEnforcementOrder"] = _enforcement_order(
+            body.network_firewall_policy_enforcement_order
+        )
+    return doc
+
+
+def _enforcement_order(order: str) -> str:
+    if order not in ENFORCEMENT_ORDERS:
+        raise invalid_field(
+            "resource.networkFirewallPolicyEnforcementOrder",
+            order,
+            f"Must be one of [{', '.join(ENFORCEMENT_ORDERS)}].",
+        )
+    return order
 
 
 def auto_subnetwork_documents(project: str, network: str, now: float) -> list[dict[str, Any]]:

@@ -440,6 +440,9 @@ def node_ops(node: Node, router: VpcRouter) -> tuple[Op, ...]:
         SetSysctl(ns, "net.ipv4.conf.default.rp_filter", 1),
         SetSysctl(ns, "net.ipv6.conf.all.disable_ipv6", 1),
         SetSysctl(ns, "net.ipv6.conf.default.disable_ipv6", 1),
+        # Byte and packet counts of the node's own connections (the console's traffic map
+        # shows pod traffic that stays in the node; per namespace, so never the host's).
+        SetSysctl(ns, "net.netfilter.nf_conntrack_acct", 1),
         CreateVethPair(router.netns, node.router_link, ns, NIC, node.mtu),
         AddAddress(ns, NIC, _host(node.ip)),
         LinkUp(ns, NIC),

@@ -122,3 +122,42 @@ def project_number(project: str) -> str:
     derived from the project id so that it is stable across restarts."""
     digest = hashlib.sha256(project.encode()).digest()
     return str(100_000_000_000 + int.from_bytes(digest[:8], "big") % 900_000_000_000)
+
+
+# Firewall policies (appended by the firewall policies issue) --------------------------------
+# Hierarchical (organization / folder) and global network firewall policies, both in one kind,
+# told apart by the key; a policy's associations live in its document, so any write to a
+# policy, a rule or an association is a change of this kind.
+FIREWALL_POLICY = "compute.firewallPolicy"
+
+
+def hierarchical_policy_key(policy_id: str) -> str:
+    return f"locations/global/firewallPolicies/{policy_id}"
+
+
+def network_policy_key(project: str, name: str) -> str:
+    return f"projects/{project}/global/firewallPolicies/{name}"
+
+
+def organization_operation_key(name: str) -> str:
+    """Operations of organization resources (``compute.operation`` kind, parent = the org)."""
+    return f"locations/global/operations/{name}"
+
+
+# Connectivity Tests (appended by the Connectivity Tests issue) -------------------------------
+# Network Management API v1: tests live under ``projects/P/locations/global``, and so do their
+# long-running operations (Container's operations share the path form, never the location).
+CONNECTIVITY_TEST = "networkmanagement.connectivityTest"
+NETWORK_MANAGEMENT_OPERATION = "networkmanagement.operation"
+
+
+def network_management_parent(project: str) -> str:
+    return f"projects/{project}/locations/global"
+
+
+def connectivity_test_key(project: str, test_id: str) -> str:
+    return f"{network_management_parent(project)}/connectivityTests/{test_id}"
+
+
+def network_management_operation_key(project: str, name: str) -> str:
+    return f"{network_management_parent(project)}/operations/{name}"

@@ -176,3 +176,33 @@ def test_firewall_on_a_deleted_network_is_404(client: TestClient) -> None:
         json={"name": "x", "network": "global/networks/net1", "allowed": [{"IPProtocol": "all"}]},
     )
     assert r.status_code == 404
+
+
+def test_patch_sets_the_network_firewall_policy_enforcement_order(client: TestClient) -> None:
+    client.post(NETWORKS, json={"name": "net1", "autoCreateSubnetworks": False})
+    assert get(client, f"{NETWORKS}/net1")["networkFirewallPolicyEnforcementOrder"] == (
+        "AFTER_CLASSIC_FIREWALL"
+    )
+    order = {"networkFirewallPolicyEnforcementOrder": "BEFORE_CLASSIC_FIREWALL"}
+    op = client.patch(f"{NETWORKS}/net1", json=order).json()
+    assert op["operationType"] == "patch" and op["status"] == "DONE"
+    assert get(client, f"{NETWORKS}/net1")["networkFirewallPolicyEnforcementOrder"] == (
+        "BEFORE_CLASSIC_FIREWALL"
+    )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"networkFirewallPolicyEnforcementOrder": "FIRST"},
+        {"name": "net2"},
+    ],
+)
+def test_bad_network_patches_change_nothing(client: TestClient, body: dict[str, Any]) -> None:
+    client.post(NETWORKS, json={"name": "net1", "autoCreateSubnetworks": False})
+    before = get(client, f"{NETWORKS}/net1")
+    r = client.patch(f"{NETWORKS}/net1", json=body)
+    assert r.status_code == 400
+    assert error_of(r)["errors"][0]["reason"] == "invalid"
+    assert get(client, f"{NETWORKS}/net1") == before
+    assert client.patch(f"{NETWORKS}/nope", json={}).status_code == 404

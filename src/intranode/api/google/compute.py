@@ -7,12 +7,18 @@ from fastapi import APIRouter
 
 from intranode.api.google import (
     compute_batch,
+    compute_firewall_policies,
     compute_firewalls,
     compute_networks,
     compute_operations,
 )
 
 router = APIRouter()
-for _module in (compute_networks, compute_firewalls, compute_operations):
+for _module in (
+    compute_networks,
+    compute_firewalls,
+    compute_firewall_policies,
+    compute_operations,
+):
     router.include_router(_module.router, prefix="/compute/v1")
 router.include_router(compute_batch.router)

@@ -60,6 +60,12 @@ async def get_network(project: str, network: str, request: Request) -> JSONRespo
     return reply(ctl.get_document(ctx, NETWORK, network_key(project, network)))
 
 
+@router.patch(P + "/global/networks/{network}")
+async def patch_network(project: str, network: str, request: Request) -> JSONResponse:
+    ctx = project_ctx(request, project)
+    return reply(ctl.patch_network(ctx, project, network, await read_json(request)))
+
+
 @router.delete(P + "/global/networks/{network}")
 async def delete_network(project: str, network: str, request: Request) -> JSONResponse:
     ctx = project_ctx(request, project)
