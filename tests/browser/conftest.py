@@ -37,7 +37,7 @@ def _missing(what: str) -> None:
     pytest.skip(what)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def playwright_api() -> Iterator[Any]:
     try:
         from playwright.sync_api import sync_playwright
@@ -49,7 +49,7 @@ def playwright_api() -> Iterator[Any]:
         yield p
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright_api: Any) -> Iterator[Any]:
     # --no-sandbox: Chromium refuses to run as root with its sandbox, and the tests run as root.
     b = playwright_api.chromium.launch(
@@ -102,7 +102,7 @@ class Console:
         return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def console() -> Iterator[Console]:
     if os.geteuid() != 0:
         _missing("the browser tests start a daemon with the data plane, which needs root")

@@ -26,6 +26,9 @@ class DaemonClient:
     def post(self, path: str, body: Any = None) -> Any:
         return self._call("POST", path, json=body if body is not None else {})
 
+    def delete(self, path: str) -> Any:
+        return self._call("DELETE", path)
+
     def _call(self, method: str, path: str, **kw: Any) -> Any:
         try:
             resp = self._http.request(method, path, **kw)

@@ -11,6 +11,7 @@ from intranode.cli import daemonctl
 from intranode.cli.client import DaemonClient
 from intranode.cli.flows import flows_command
 from intranode.cli.gcloud_env import console_link, export_lines, write_gcloud_config
+from intranode.cli.mirror import mirror
 from intranode.cli.preflight import preflight_command
 from intranode.cli.target import Target
 from intranode.config import DEFAULT_PORT, DEFAULT_PROJECT
@@ -164,6 +165,7 @@ def doctor() -> None:
 
 
 cli.add_command(flows_command)
+cli.add_command(mirror)
 cli.add_command(preflight_command)
 
 

@@ -108,7 +108,7 @@ def get_node_pool(ctx: Context, where: Where, cluster: str, pool: str) -> Doc:
 
 def get_operation(ctx: Context, where: Where, name: str) -> Doc:
     _require(ctx, where.project)
-    return docs.public(_operation(ctx, where, name).data)
+    return docs.public(done_operation(ctx, where, name).data)
 
 
 def list_operations(ctx: Context, where: Where) -> list[Doc]:
@@ -136,7 +136,7 @@ def _cluster(ctx: Context, where: Where, name: str) -> Resource:
     return res
 
 
-def _operation(ctx: Context, where: Where, name: str) -> Resource:
+def done_operation(ctx: Context, where: Where, name: str) -> Resource:
     res = ctx.resources.get(R.CONTAINER_OPERATION, where.operation_key(name))
     if res is None:
         raise NotFound(f"Not found: {where.shown('operations', name)}.")
@@ -443,7 +443,7 @@ def delete_node_pool(ctx: Context, where: Where, cluster: str, pool: str) -> Doc
 def cancel_operation(ctx: Context, where: Where, name: str) -> Doc:
     _require(ctx, where.project)
     with ctx.resources.transaction():
-        res = _operation(ctx, where, name)
+        res = done_operation(ctx, where, name)
         if res.data.get("status") == "DONE":
             raise FailedPrecondition(f"Operation {name} is already done and cannot be cancelled.")
         if ctx.runner.is_running(name):

@@ -237,9 +237,10 @@ def _global(project: str) -> str:
     return f"projects/{project}/global"
 
 
-def _operation(
+def done_operation(
     ctx: Context, project: str, scope: str, op_type: str, target_key: str, target_id: str
 ) -> Doc:
+    """A Compute operation already DONE (Compute's writes here finish before they answer)."""
     doc = operation_document(project, scope, op_type, target_key, target_id, ctx.clock())
     key = operation_key(project, scope, doc["name"])
     ctx.resources.create(COMPUTE_OPERATION, key, scope_of(key), doc)
@@ -277,7 +278,7 @@ def insert_network(ctx: Context, project: str, data: Any) -> Doc:
     if ctx.resources.get(NETWORK, key) is not None:
         raise AlreadyExists(f"The resource '{key}' already exists")
     _create_network(ctx, project, doc, now)
-    return _operation(ctx, project, "global", "insert", key, doc["id"])
+    return done_operation(ctx, project, "global", "insert", key, doc["id"])
 
 
 def patch_network(ctx: Context, project: str, name: str, data: Any) -> Doc:
@@ -287,7 +288,7 @@ def patch_network(ctx: Context, project: str, name: str, data: Any) -> Doc:
         raise not_found(key)
     doc = networks.patch_network(res.data, data)
     ctx.resources.update(NETWORK, key, doc, expect_revision=res.revision)
-    return _operation(ctx, project, "global", "patch", key, doc["id"])
+    return done_operation(ctx, project, "global", "patch", key, doc["id"])
 
 
 def delete_network(ctx: Context, project: str, name: str) -> Doc:
@@ -320,7 +321,7 @@ def delete_network(ctx: Context, project: str, name: str) -> Doc:
         ctx.resources.delete(ROUTE, internet_key)
         ctx.resources.delete(NETWORK, key)
     _sync_network(ctx, project, key)
-    return _operation(ctx, project, "global", "delete", key, net["id"])
+    return done_operation(ctx, project, "global", "delete", key, net["id"])
 
 
 # Subnetworks ----------------------------------------------------------------------------------
@@ -331,13 +332,13 @@ def insert_subnetwork(ctx: Context, project: str, region: str, data: Any) -> Doc
     )
     key = subnetwork_key(project, region, doc["name"])
     ctx.resources.create(SUBNETWORK, key, scope_of(key), doc)
-    return _operation(ctx, project, f"regions/{region}", "insert", key, doc["id"])
+    return done_operation(ctx, project, f"regions/{region}", "insert", key, doc["id"])
 
 
 def patch_subnetwork(ctx: Context, project: str, region: str, name: str, data: Any) -> Doc:
     key = subnetwork_key(project, region, name)
     doc = _patch_subnet(ctx, project, key, data)
-    return _operation(ctx, project, f"regions/{region}", "patch", key, doc["id"])
+    return done_operation(ctx, project, f"regions/{region}", "patch", key, doc["id"])
 
 
 def _patch_subnet(ctx: Context, project: str, key: str, data: Any) -> Doc:
@@ -359,7 +360,9 @@ def set_private_ip_google_access(
         raise not_found(key)
     new = subnets.set_private_ip_google_access(res.data, data)
     ctx.resources.update(SUBNETWORK, key, new, expect_revision=res.revision)
-    return _operation(ctx, project, f"regions/{region}", "setPrivateIpGoogleAccess", key, new["id"])
+    return done_operation(
+        ctx, project, f"regions/{region}", "setPrivateIpGoogleAccess", key, new["id"]
+    )
 
 
 def delete_subnetwork(ctx: Context, project: str, region: str, name: str) -> Doc:
@@ -372,7 +375,7 @@ def delete_subnetwork(ctx: Context, project: str, region: str, name: str) -> Doc
     if users:
         raise in_use("subnetwork", key, users[0])
     ctx.resources.delete(SUBNETWORK, key)
-    return _operation(ctx, project, f"regions/{region}", "delete", key, doc["id"])
+    return done_operation(ctx, project, f"regions/{region}", "delete", key, doc["id"])
 
 
 def add_secondary_ranges(
@@ -405,7 +408,7 @@ def insert_firewall(ctx: Context, project: str, data: Any) -> Doc:
     get_document(ctx, NETWORK, link_key(doc["network"], project))
     key = firewall_key(project, doc["name"])
     ctx.resources.create(FIREWALL, key, _global(project), doc)
-    return _operation(ctx, project, "global", "insert", key, doc["id"])
+    return done_operation(ctx, project, "global", "insert", key, doc["id"])
 
 
 def change_firewall(ctx: Context, project: str, name: str, data: Any, *, replace: bool) -> Doc:
@@ -417,14 +420,14 @@ def change_firewall(ctx: Context, project: str, name: str, data: Any, *, replace
     change = update_firewall if replace else patch_firewall
     doc = change(project, res.data, data)
     ctx.resources.update(FIREWALL, key, doc, expect_revision=res.revision)
-    return _operation(ctx, project, "global", "update" if replace else "patch", key, doc["id"])
+    return done_operation(ctx, project, "global", "update" if replace else "patch", key, doc["id"])
 
 
 def delete_firewall(ctx: Context, project: str, name: str) -> Doc:
     key = firewall_key(project, name)
     doc = get_document(ctx, FIREWALL, key)
     ctx.resources.delete(FIREWALL, key)
-    return _operation(ctx, project, "global", "delete", key, doc["id"])
+    return done_operation(ctx, project, "global", "delete", key, doc["id"])
 
 
 # Routes ---------------------------------------------------------------------------------------
@@ -436,7 +439,7 @@ def insert_route(ctx: Context, project: str, data: Any) -> Doc:
         get_document(ctx, INSTANCE, instance)
     key = route_key(project, doc["name"])
     ctx.resources.create(ROUTE, key, _global(project), doc)
-    return _operation(ctx, project, "global", "insert", key, doc["id"])
+    return done_operation(ctx, project, "global", "insert", key, doc["id"])
 
 
 def delete_route(ctx: Context, project: str, name: str) -> Doc:
@@ -444,4 +447,4 @@ def delete_route(ctx: Context, project: str, name: str) -> Doc:
     doc = get_document(ctx, ROUTE, key)
     routes.check_deletable(doc)
     ctx.resources.delete(ROUTE, key)
-    return _operation(ctx, project, "global", "delete", key, doc["id"])
+    return done_operation(ctx, project, "global", "delete", key, doc["id"])

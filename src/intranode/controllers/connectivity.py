@@ -342,7 +342,7 @@ def delete_test(ctx: Context, project: str, test_id: str) -> Doc:
         return _new_operation(ctx, pid, doc["name"], "delete", done=empty)
 
 
-def _operation(ctx: Context, project: str, name: str) -> Doc:
+def done_operation(ctx: Context, project: str, name: str) -> Doc:
     key = R.network_management_operation_key(project, name)
     res = ctx.resources.get(R.NETWORK_MANAGEMENT_OPERATION, key)
     if res is None:
@@ -351,7 +351,7 @@ def _operation(ctx: Context, project: str, name: str) -> Doc:
 
 
 def get_operation(ctx: Context, project: str, name: str) -> Doc:
-    return _operation(ctx, _project(ctx, project), name)
+    return done_operation(ctx, _project(ctx, project), name)
 
 
 def list_operations(
@@ -376,11 +376,11 @@ def cancel_operation(ctx: Context, project: str, name: str) -> Doc:
     """Google's cancel: the operation ends with ``CANCELLED`` (code 1) if it still runs; the
     test keeps whatever it held before the run."""
     pid = _project(ctx, project)
-    op = _operation(ctx, pid, name)
+    op = done_operation(ctx, pid, name)
     if op.get("done"):
         raise FailedPrecondition(f"Operation {op['name']} is already done.")
     with ctx.resources.transaction():
-        current = copy.deepcopy(_operation(ctx, pid, name))
+        current = copy.deepcopy(done_operation(ctx, pid, name))
         current["metadata"]["cancelRequested"] = True
         ctx.resources.update(R.NETWORK_MANAGEMENT_OPERATION, current["name"], current)
     _finish(ctx, op["name"], error={"code": 1, "message": "Operation was cancelled."})
@@ -389,7 +389,7 @@ def cancel_operation(ctx: Context, project: str, name: str) -> Doc:
 
 def delete_operation(ctx: Context, project: str, name: str) -> Doc:
     pid = _project(ctx, project)
-    op = _operation(ctx, pid, name)
+    op = done_operation(ctx, pid, name)
     ctx.resources.delete(R.NETWORK_MANAGEMENT_OPERATION, op["name"])
     return {}
 

@@ -112,7 +112,7 @@ def insert_hierarchical(ctx: Context, parent_id: str | None, data: Any) -> Doc:
                 )
         ref = hierarchical(policy_id)
         store.create(FIREWALL_POLICY, ref.key, parent, doc)
-        return _operation(ctx, ref, "insert", doc)
+        return done_operation(ctx, ref, "insert", doc)
 
 
 def insert_network_policy(ctx: Context, project: str, data: Any) -> Doc:
@@ -122,7 +122,7 @@ def insert_network_policy(ctx: Context, project: str, data: Any) -> Doc:
         if ctx.resources.get(FIREWALL_POLICY, ref.key) is not None:
             raise already_exists(ref.key)
         ctx.resources.create(FIREWALL_POLICY, ref.key, scope_of(ref.key), doc)
-        return _operation(ctx, ref, "insert", doc)
+        return done_operation(ctx, ref, "insert", doc)
 
 
 def list_hierarchical(ctx: Context, parent_id: str | None) -> list[Doc]:
@@ -152,7 +152,7 @@ def delete_policy(ctx: Context, ref: PolicyRef) -> Doc:
                 user = link_key(user, ref.project)
             raise in_use("firewall_policy", ref.key, user)
         ctx.resources.delete(FIREWALL_POLICY, ref.key)
-        return _operation(ctx, ref, "delete", doc)
+        return done_operation(ctx, ref, "delete", doc)
 
 
 def move(ctx: Context, ref: PolicyRef, parent_id: str | None) -> Doc:
@@ -166,7 +166,7 @@ def move(ctx: Context, ref: PolicyRef, parent_id: str | None) -> Doc:
         # The parent is the store's too (lists by parent); a move re-files the policy.
         store.delete(FIREWALL_POLICY, ref.key)
         store.create(FIREWALL_POLICY, ref.key, parent, doc)
-        return _operation(ctx, ref, "move", doc)
+        return done_operation(ctx, ref, "move", doc)
 
 
 def clone_rules(ctx: Context, ref: PolicyRef, source: str | None) -> Doc:
@@ -267,7 +267,7 @@ def add_association(ctx: Context, ref: PolicyRef, data: Any, *, replace: bool) -
         assert current is not None  # read above, inside this transaction
         doc = fp.with_association(current.data, assoc)
         store.update(FIREWALL_POLICY, ref.key, doc)
-        return _operation(ctx, ref, "addAssociation", doc)
+        return done_operation(ctx, ref, "addAssociation", doc)
 
 
 def get_association(ctx: Context, ref: PolicyRef, name: str | None) -> Doc:
@@ -319,7 +319,7 @@ def delete_organization_operation(ctx: Context, name: str, parent_id: str | None
     ctx.resources.delete(COMPUTE_OPERATION, organization_operation_key(name))
 
 
-def _operation(ctx: Context, ref: PolicyRef, op_type: str, doc: Doc) -> Doc:
+def done_operation(ctx: Context, ref: PolicyRef, op_type: str, doc: Doc) -> Doc:
     now = ctx.clock()
     if ref.project is None:
         h = hierarchy(ctx)
@@ -345,7 +345,7 @@ def _change(ctx: Context, ref: PolicyRef, op_type: str, change: Callable[[Doc], 
             raise not_found(ref.key)
         doc = change(res.data)
         ctx.resources.update(FIREWALL_POLICY, ref.key, doc, expect_revision=res.revision)
-        return _operation(ctx, ref, op_type, doc)
+        return done_operation(ctx, ref, op_type, doc)
 
 
 def _project(ctx: Context, ref: PolicyRef) -> str:

@@ -41,12 +41,14 @@ from typing import Any, TypeVar
 
 from intranode.controllers import firewall
 from intranode.controllers.context import Context
+from intranode.controllers.mirroring_agent import MIRRORING_KINDS, MirroringAgent
 from intranode.dataplane.protocol import Dataplane, Ledger
 from intranode.dataplane.runtime.cleanup import cleanup_recorded
 from intranode.dataplane.runtime.executor import PodExec
 from intranode.dataplane.runtime.pods import PodRuntime
 from intranode.dataplane.runtime.podserver import PodServer
 from intranode.dataplane.runtime.records import (
+    KIND_CAPTURE,
     KIND_EXEC,
     KIND_PROCESS,
     KIND_SERVER,
@@ -81,7 +83,15 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 PODS, NODES, CONFIGMAPS, EVENTS = (R.k8s_kind(k) for k in ("pods", "nodes", "configmaps", "events"))
-_WATCHED = {R.CLUSTER, R.SUBNETWORK, PODS, NODES, CONFIGMAPS, *firewall.FIREWALL_KINDS}
+_WATCHED = {
+    R.CLUSTER,
+    R.SUBNETWORK,
+    PODS,
+    NODES,
+    CONFIGMAPS,
+    *firewall.FIREWALL_KINDS,
+    *MIRRORING_KINDS,
+}
 RUNTIME_OWNER = "runtime"
 DRIFT_INTERVAL = 10.0  # netd re-applies its set every --reconcile-interval-seconds (10 s)
 
@@ -123,6 +133,15 @@ class NodeAgent:
         self._tasks: list[asyncio.Task[None]] = []
         self._unsubscribe: Any = None
         self._sync_lock = asyncio.Lock()
+        self.mirrors = MirroringAgent(
+            ctx,
+            self.names,
+            self.sink,
+            self._apply,
+            self._kernel,
+            self._id,
+            dataplane.delete_netns,
+        )
 
     # -- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
@@ -139,7 +158,9 @@ class NodeAgent:
         # Not prune_stale(): the containers just started add their sockets asynchronously, so
         # the server's own list of what is wanted may still lack them.
         await self.server.prune(keep=self._served_keys())
-        await cleanup_recorded(self.sink, {KIND_EXEC: records.get(KIND_EXEC) or {}})
+        # Exec sessions and captures of the daemon before are stopped (captures started anew).
+        stale = {kind: records.get(kind) or {} for kind in (KIND_EXEC, KIND_CAPTURE)}
+        await cleanup_recorded(self.sink, stale)
         await self._remove_unwanted_netns()
         loop = asyncio.get_running_loop()
         self._unsubscribe = self.ctx.resources.subscribe(
@@ -158,6 +179,8 @@ class NodeAgent:
         for t in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await t
+        if teardown_kernel:
+            await self.mirrors.stop()
         if self.runtime is not None:
             if teardown_kernel:
                 await self.runtime.stop_all(grace=2.0)
@@ -225,6 +248,7 @@ class NodeAgent:
             await self._sync_routers(want)
             await self._sync_nodes(want)
             await self._sync_firewalls(want)
+            await self._sync_mirroring(want)
             await self._sync_pods(want)
             self._report_warnings(want)
 
@@ -255,6 +279,15 @@ class NodeAgent:
                     continue
                 self._rulesets[network] = op
             self.firewalls[router.netns] = inputs
+
+    async def _sync_mirroring(self, want: agents.Wanted) -> None:
+        keys = {r.data.get("name"): r.key for r in self.ctx.resources.find(R.INSTANCE)}
+        links = {
+            keys[s.want.name]: s.node.router_link
+            for s in self._nodes.values()
+            if s.want.name in keys
+        }
+        await self.mirrors.sync(self._routers, links)
 
     async def _sync_nodes(self, want: agents.Wanted) -> None:
         for uid, nw in want.nodes.items():
@@ -370,13 +403,17 @@ class NodeAgent:
             self._ids.pop(f"node:{uid}", None)
         in_use = {s.want.network for s in self._nodes.values()} | set(want.networks)
         for network in [n for n in self._routers if n not in in_use]:
+            await self.mirrors.remove_network(network)
+            self._rulesets.pop(network, None)
             router = self._routers.pop(network)
+            self.firewalls.pop(router.netns, None)
             await self._kernel(self.dataplane.delete_netns, router.netns)
 
     async def _remove_unwanted_netns(self) -> None:
         """After a restart: namespaces the ledger lists that no wanted object owns."""
         owners = {f"router:{n}" for n in self._routers}
         owners |= {f"node:{u}" for u in self._nodes} | {f"pod:{u}" for u in self._pods}
+        owners |= self.mirrors.owners()
         for entry in self.ledger.entries():
             if entry.kind == LEDGER_NETNS and entry.owner not in owners:
                 if entry.owner == RUNTIME_OWNER:
@@ -398,6 +435,7 @@ class NodeAgent:
                             r, [s.node for s in self._nodes.values() if s.want.network == n]
                         ),
                         *((self._rulesets[n],) if n in self._rulesets else ()),
+                        *(op for op in (self.mirrors.ruleset(n),) if op is not None),
                     ),
                 )
                 for n, r in self._routers.items()
@@ -551,7 +589,7 @@ class NodeAgent:
             if entry.kind != LEDGER_NETNS or ":" not in entry.owner:
                 continue
             kind = entry.owner.split(":", 1)[0]
-            if kind in ("node", "pod") and entry.name.startswith(self.names.prefix):
+            if kind in ("node", "pod", "collector") and entry.name.startswith(self.names.prefix):
                 self._ids[entry.owner] = entry.name.rsplit("-", 1)[-1]
 
     def _id(self, owner: str) -> str:

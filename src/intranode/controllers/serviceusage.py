@@ -300,7 +300,7 @@ def enable(ctx: Context, project: str, services: list[str], *, batch: bool) -> d
         response = {"@type": TYPE_PREFIX + "BatchEnableServicesResponse", "services": docs}
     else:
         response = {"@type": TYPE_PREFIX + "EnableServiceResponse", "service": docs[0]}
-    return _operation(ctx, pid, "acf", changed, docs, response)
+    return done_operation(ctx, pid, "acf", changed, docs, response)
 
 
 def disable(
@@ -316,7 +316,7 @@ def disable(
     doc = _service_doc(ctx, pid, service, "DISABLED")
     response = {"@type": TYPE_PREFIX + "DisableServiceResponse", "service": doc}
     if _state(ctx, pid, service) != "ENABLED":
-        return _operation(ctx, pid, "acat", [], [doc], response)
+        return done_operation(ctx, pid, "acat", [], [doc], response)
     dependents = [
         s
         for s in sorted(CATALOG)
@@ -353,10 +353,10 @@ def disable(
                     ],
                 )
     _set_state(ctx, pid, [service, *dependents], "DISABLED")
-    return _operation(ctx, pid, "acat", [service, *dependents], [doc], response)
+    return done_operation(ctx, pid, "acat", [service, *dependents], [doc], response)
 
 
-def _operation(
+def done_operation(
     ctx: Context,
     project_id: str,
     kind: str,

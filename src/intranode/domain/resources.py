@@ -124,6 +124,39 @@ def project_number(project: str) -> str:
     return str(100_000_000_000 + int.from_bytes(digest[:8], "big") % 900_000_000_000)
 
 
+# Packet Mirroring and its collectors (appended by the Packet Mirroring issue) ---------------
+PACKET_MIRRORING = "compute.packetMirroring"
+INSTANCE_GROUP = "compute.instanceGroup"
+# The members of an unmanaged instance group, keyed by the group's key: Google serves them by
+# ``listInstances``, never in the group's own document.
+INSTANCE_GROUP_MEMBERS = "compute.instanceGroupMembers"
+HEALTH_CHECK = "compute.healthCheck"  # global and regional, told apart by the key's scope
+BACKEND_SERVICE = "compute.backendService"  # regional
+FORWARDING_RULE = "compute.forwardingRule"  # regional
+
+
+def packet_mirroring_key(project: str, region: str, name: str) -> str:
+    return f"projects/{project}/regions/{region}/packetMirrorings/{name}"
+
+
+def instance_group_key(project: str, zone: str, name: str) -> str:
+    return f"projects/{project}/zones/{zone}/instanceGroups/{name}"
+
+
+def health_check_key(project: str, region: str | None, name: str) -> str:
+    """A global health check when ``region`` is None, else a regional one."""
+    scope = "global" if region is None else f"regions/{region}"
+    return f"projects/{project}/{scope}/healthChecks/{name}"
+
+
+def backend_service_key(project: str, region: str, name: str) -> str:
+    return f"projects/{project}/regions/{region}/backendServices/{name}"
+
+
+def forwarding_rule_key(project: str, region: str, name: str) -> str:
+    return f"projects/{project}/regions/{region}/forwardingRules/{name}"
+
+
 # Firewall policies (appended by the firewall policies issue) --------------------------------
 # Hierarchical (organization / folder) and global network firewall policies, both in one kind,
 # told apart by the key; a policy's associations live in its document, so any write to a

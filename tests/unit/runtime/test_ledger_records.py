@@ -32,6 +32,7 @@ def test_records_become_ledger_rows_with_string_data() -> None:
         "process": {"4242": {"start_time": "99", "pod_uid": "u-1"}},
         "exec-process": {},
         "pod-server": {},
+        "capture-process": {},
     }
 
 

@@ -9,6 +9,8 @@ from intranode.api.google import (
     compute_batch,
     compute_firewall_policies,
     compute_firewalls,
+    compute_load_balancing,
+    compute_mirroring,
     compute_networks,
     compute_operations,
 )
@@ -18,6 +20,8 @@ for _module in (
     compute_networks,
     compute_firewalls,
     compute_firewall_policies,
+    compute_mirroring,
+    compute_load_balancing,
     compute_operations,
 ):
     router.include_router(_module.router, prefix="/compute/v1")

@@ -273,6 +273,14 @@ def reader_argv(netns: str) -> list[str]:
     return ["ip", "netns", "exec", netns, PROGRAM, "-i", device, *options]
 
 
+def netns_inode(netns: str) -> int | None:
+    """The identity of the namespace ``ip netns`` names ``netns`` now (None: there is none)."""
+    try:
+        return os.stat(f"/run/netns/{netns}").st_ino
+    except OSError:
+        return None
+
+
 def _comm(pid: int) -> str:
     try:
         with open(f"/proc/{pid}/comm", encoding="ascii", errors="replace") as f:
@@ -289,6 +297,7 @@ class NflogReader:
     def __init__(self, netns: str, feed: Feed, *, ready_timeout: float = 2.0) -> None:
         self.netns = netns
         self.feed = feed
+        self.inode = netns_inode(netns)
         try:
             self._proc = subprocess.Popen(
                 reader_argv(netns),
@@ -421,8 +430,14 @@ class LinuxNflogSource:
         if feed is None:
             feed = self._feeds[netns] = Feed(self._limit)
         reader = self._readers.get(netns)
-        if reader is not None and reader.alive:
+        if reader is not None and reader.alive and reader.inode == netns_inode(netns):
             return feed
+        if reader is not None and reader.alive:
+            # The namespace of that name was deleted and made again (a router removed with
+            # its last cluster and a new one made): the reader still sits in the old one.
+            del self._readers[netns]
+            reader.stop()
+            reader = None
         if reader is not None:
             # It ended; what it queued stays in the feed. Say why once, then start anew.
             del self._readers[netns]

@@ -18,6 +18,7 @@ from typing import Any
 
 from intranode.dataplane.runtime import process, sandbox
 from intranode.dataplane.runtime.records import (
+    KIND_CAPTURE,
     KIND_EXEC,
     KIND_PROCESS,
     KIND_SERVER,
@@ -31,7 +32,7 @@ async def cleanup_recorded(
 ) -> list[str]:
     removed: list[str] = []
     stops = []
-    for kind in (KIND_EXEC, KIND_PROCESS, KIND_SERVER):
+    for kind in (KIND_EXEC, KIND_CAPTURE, KIND_PROCESS, KIND_SERVER):
         for pid_text, data in (records.get(kind) or {}).items():
             handle = process.adopt(int(pid_text), int(data.get("start_time", -1)))
             if handle is not None:

@@ -16,7 +16,7 @@ Public API::
     RecordSink (protocol)
     LedgerSink(ledger, owner): RecordSink over the data plane's Ledger; .by_kind()
     MemoryRecords: a dict-backed sink for tests; .of_kind(kind)
-    KIND_UTS, KIND_PROCESS, KIND_EXEC, KIND_SERVER, RUNTIME_KINDS
+    KIND_UTS, KIND_PROCESS, KIND_EXEC, KIND_SERVER, KIND_CAPTURE, RUNTIME_KINDS
 """
 
 from __future__ import annotations
@@ -36,7 +36,10 @@ KIND_PROCESS = "process"
 KIND_EXEC = "exec-process"
 # The shared hello-app/web server: name = its PID; data = start time and control socket.
 KIND_SERVER = "pod-server"
-RUNTIME_KINDS = (KIND_UTS, KIND_PROCESS, KIND_EXEC, KIND_SERVER)
+# A Packet Mirroring collector's capture (tcpdump in its namespace): name = its PID; data =
+# start time and namespace. A restarted daemon stops what is left and starts captures anew.
+KIND_CAPTURE = "capture-process"
+RUNTIME_KINDS = (KIND_UTS, KIND_PROCESS, KIND_EXEC, KIND_SERVER, KIND_CAPTURE)
 
 Data = Mapping[str, str | int]
 ByKind = dict[str, dict[str, dict[str, str | int]]]
