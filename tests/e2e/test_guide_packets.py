@@ -276,8 +276,11 @@ def test_flow_logs_see_same_node_traffic_only_with_intra_node_visibility(
     cluster: Daemon,
 ) -> None:
     pod1, pod2, pod3 = (pod_ip(cluster, p) for p in ("pod-1", "pod-2", "pod-3"))
+    # Pods of clusters deleted earlier in the session had these addresses too: only what
+    # happens from now on is this test's.
+    start = now_text()
     cluster.kubectl("exec", "pod-1", "--", "wget", "-qO-", f"{pod2}:8080")
-    entries = wait_flow_entries(cluster, pod1, pod2)
+    entries = wait_flow_entries(cluster, pod1, pod2, start)
     assert entries, "the guide's request is not in the flow logs"
     # Earlier tests pinged pod-2 too: keep the guide's TCP request.
     payloads = [

@@ -118,6 +118,7 @@ def scene(daemon: Daemon) -> Iterator[Scene]:
         pod_ip(daemon, "pod-3"),
     )
     daemon.gcloud("compute", "packet-mirrorings", "delete", "mirror-pods", REGION, "-q")
+    daemon.intranode("mirror", "collector", "delete", "col", REGION)
     daemon.gcloud("container", "clusters", "delete", "-q", CLUSTER, ZONE)
 
 

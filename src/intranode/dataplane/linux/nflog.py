@@ -78,6 +78,7 @@ from intranode.domain.flowlogs.observations import (
     FiveTuple,
     ReaderProcess,
 )
+from intranode.domain.pcap import PcapFormatError, PcapReader
 from intranode.errors import DataplaneError
 
 log = logging.getLogger(__name__)
@@ -85,17 +86,11 @@ log = logging.getLogger(__name__)
 LINKTYPE_NFLOG = 239
 NFULA_TIMESTAMP, NFULA_PAYLOAD, NFULA_PREFIX = 3, 9, 10
 AF_INET = 2
+NS = 1_000_000_000
 QUEUE_LIMIT = 100_000  # packets per queue and namespace
 SOCKET_BUFFER_KIB = 4096  # the nflog netlink socket's (-B), for bursts of denied packets
 PROGRAM = "tcpdump"
 _NO_NETNS = "Cannot open network namespace"
-_MAGIC = {
-    b"\xd4\xc3\xb2\xa1": ("<", 1e-6),
-    b"\xa1\xb2\xc3\xd4": (">", 1e-6),
-    b"\x4d\x3c\xb2\xa1": ("<", 1e-9),
-    b"\xa1\xb2\x3c\x4d": (">", 1e-9),
-}
-_MAX_RECORD = 1 << 20  # more than tcpdump's snapshot length (262144): the stream is torn
 
 
 class StreamError(ValueError):
@@ -104,44 +99,28 @@ class StreamError(ValueError):
 
 # -- parsing ---------------------------------------------------------------------------------------
 class PcapStream:
-    """A pcap stream read piecewise: :meth:`feed` takes the bytes that came, returns the
-    records they completed as ``(time, data)``."""
+    """The pcap stream of ``tcpdump -w -`` read piecewise: :class:`~intranode.domain.pcap.
+    PcapReader` with the link type checked; :meth:`feed` returns the records the bytes
+    completed as ``(time, data)``."""
 
     def __init__(self) -> None:
-        self._buf = bytearray()
-        self._order = ""
-        self._scale = 1e-6
+        self._reader = PcapReader()
         self.little = True  # the writer's byte order (the nflog TLVs use it too)
 
     def feed(self, data: bytes) -> list[tuple[float, bytes]]:
-        buf = self._buf
-        buf += data
-        pos = 0
-        if not self._order:
-            if len(buf) < 24:
-                return []
-            magic = _MAGIC.get(bytes(buf[:4]))
-            if magic is None:
-                raise StreamError(f"not a pcap stream (magic {bytes(buf[:4]).hex()})")
-            self._order, self._scale = magic
-            self.little = self._order == "<"
-            linktype = struct.unpack_from(self._order + "I", buf, 20)[0] & 0x0FFFFFFF
-            if linktype != LINKTYPE_NFLOG:
-                raise StreamError(f"link type {linktype}, not NFLOG ({LINKTYPE_NFLOG})")
-            pos = 24
-        out: list[tuple[float, bytes]] = []
-        header = struct.Struct(self._order + "IIII")
-        while len(buf) - pos >= 16:
-            sec, frac, caplen, _ = header.unpack_from(buf, pos)
-            if caplen > _MAX_RECORD:
-                raise StreamError(f"a record of {caplen} bytes: the stream is torn")
-            end = pos + 16 + caplen
-            if end > len(buf):
-                break
-            out.append((sec + frac * self._scale, bytes(buf[pos + 16 : end])))
-            pos = end
-        del buf[:pos]
-        return out
+        try:
+            records = self._reader.feed(data)
+        except PcapFormatError as exc:
+            raise StreamError(f"not a pcap stream: {exc}") from exc
+        header = self._reader.header
+        if header is not None:
+            self.little = header.little_endian
+            if header.linktype != LINKTYPE_NFLOG:
+                raise StreamError(f"link type {header.linktype}, not NFLOG ({LINKTYPE_NFLOG})")
+        if self._reader.torn is not None:
+            raise StreamError(f"{self._reader.torn}: the stream is torn")
+        # Whole seconds apart from the fraction: one float of ns since the epoch is off.
+        return [(r.time_ns // NS + r.time_ns % NS / NS, r.data) for r in records]
 
 
 @dataclass(frozen=True, slots=True)
