@@ -325,12 +325,14 @@ def test_rules_with_logging_write_allowed_and_denied_connections(scene: Scene) -
             # Flow logs: egress is sampled before the firewall, ingress after it, so the
             # denied connection has its SRC record and no DEST record.
             time.sleep(7)
+            port = denied["connection"]["src_port"]  # the denied connection's own 5-tuple
             flows = [
                 e["jsonPayload"]
                 for e in flow_entries(d, pod_ip(d, "pod-1"), scene.pod2, denied_since)
                 if e["jsonPayload"]["connection"].get("dest_port") == 8080
+                and e["jsonPayload"]["connection"].get("src_port") == port
             ]
-            assert {p["reporter"] for p in flows} == {"SRC"}, flows
+            assert {p["reporter"] for p in flows} == {"SRC"}, json.dumps(flows)
         finally:
             _delete_rule(d, "log-deny")
     finally:
