@@ -33,7 +33,7 @@ from intranode.domain.compute import (
     required_field,
 )
 from intranode.domain.firewall.inputs import predefined_rules
-from intranode.domain.firewalls import port_range, protocol_number
+from intranode.domain.firewalls import protocol_ports
 from intranode.domain.resources import compute_link
 
 PolicyScope = Literal["hierarchical", "network"]
@@ -366,36 +366,7 @@ def _list(spec: Mapping[str, Any], name: str) -> list[Any]:
 
 
 def _layer4(cfg: Mapping[str, Any], field: str) -> dict[str, Any]:
-    proto = cfg.get("ipProtocol")
-    if not proto:
-        raise required_field(f"{field}.ipProtocol")
-    try:
-        number = protocol_number(proto)
-    except ValueError:
-        raise invalid_field(
-            f"{field}.ipProtocol",
-            proto,
-            "Must be one of [tcp, udp, icmp, esp, ah, sctp, ipip, all] or an IP protocol "
-            "number between 0 and 255.",
-        ) from None
-    ports = _list(cfg, "ports")
-    for j, port in enumerate(ports):
-        if number not in _PORT_PROTOCOLS:
-            raise invalid_field(
-                f"{field}.ports[{j}]",
-                port,
-                "Ports can be specified only for the tcp, udp and sctp protocols.",
-            )
-        if port_range(port) is None:
-            raise invalid_field(
-                f"{field}.ports[{j}]",
-                port,
-                "Must be a port number or a port range N-M with 0 <= N <= M <= 65535.",
-            )
-    out: dict[str, Any] = {"ipProtocol": proto}
-    if ports:
-        out["ports"] = ports
-    return out
+    return protocol_ports(field, cfg, "ipProtocol")
 
 
 def _secure_tag(tag: Mapping[str, Any], field: str) -> dict[str, Any]:

@@ -26,7 +26,7 @@ malformed.`` are Google's; the other reasons are intranode's wording in Google's
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -260,7 +260,7 @@ def _build(project: str, spec: dict[str, Any], base: dict[str, Any]) -> dict[str
             "Exactly one of allowed or denied must be specified.",
         )
     action = "allowed" if allowed else "denied"
-    rules = [_protocol_ports(f"resource.{action}[{i}]", r) for i, r in enumerate(allowed or denied)]
+    rules = [protocol_ports(f"resource.{action}[{i}]", r) for i, r in enumerate(allowed or denied)]
 
     lists = {
         name: list(spec.get(name) or [])
@@ -301,15 +301,17 @@ def _build(project: str, spec: dict[str, Any], base: dict[str, Any]) -> dict[str
     return {k: doc[k] for k in _KEY_ORDER if k in doc}
 
 
-def _protocol_ports(field: str, entry: dict[str, Any]) -> dict[str, Any]:
-    proto = entry.get("IPProtocol")
+def protocol_ports(field: str, entry: Mapping[str, Any], key: str = "IPProtocol") -> dict[str, Any]:
+    """A protocol and its ports, checked as Google does: ``IPProtocol`` of a VPC rule's
+    allowed/denied entry, or (``key="ipProtocol"``) a policy rule's layer-4 config."""
+    proto = entry.get(key)
     if not proto:
-        raise required_field(f"{field}.IPProtocol")
+        raise required_field(f"{field}.{key}")
     try:
         number = protocol_number(proto)
     except ValueError:
         raise invalid_field(
-            f"{field}.IPProtocol",
+            f"{field}.{key}",
             proto,
             "Must be one of [tcp, udp, icmp, esp, ah, sctp, ipip, all] or an IP protocol "
             "number between 0 and 255.",
@@ -328,7 +330,7 @@ def _protocol_ports(field: str, entry: dict[str, Any]) -> dict[str, Any]:
                 port,
                 "Must be a port number or a port range N-M with 0 <= N <= M <= 65535.",
             )
-    out: dict[str, Any] = {"IPProtocol": proto}
+    out: dict[str, Any] = {key: proto}
     if ports:
         out["ports"] = ports
     return out

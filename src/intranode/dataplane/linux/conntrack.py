@@ -46,7 +46,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import IO
 
 from intranode.domain.flowlogs.observations import (
@@ -338,6 +338,25 @@ def proc_start_time(pid: int) -> int | None:
     return int(rest[19]) if len(rest) > 19 else None
 
 
+def stop_reader(
+    proc: subprocess.Popen[bytes], threads: Sequence[threading.Thread], grace: float
+) -> None:
+    """End a reader process (SIGTERM, then SIGKILL after ``grace``), join the threads that
+    read its output, and close its pipes."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    for t in threads:
+        t.join(grace)
+    for stream in (proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()
+
+
 def _comm(pid: int) -> str:
     try:
         with open(f"/proc/{pid}/comm", encoding="ascii", errors="replace") as f:
@@ -441,18 +460,7 @@ class DestroyReader:
         return events
 
     def stop(self, grace: float = 2.0) -> None:
-        if self._proc.poll() is None:
-            self._proc.send_signal(signal.SIGTERM)
-            try:
-                self._proc.wait(grace)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
-        for t in self._threads:
-            t.join(grace)
-        for stream in (self._proc.stdout, self._proc.stderr):
-            if stream is not None:
-                stream.close()
+        stop_reader(self._proc, self._threads, grace)
 
 
 class LinuxFlowSource:

@@ -68,7 +68,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import IO, Generic, TypeVar
 
-from intranode.dataplane.linux.conntrack import proc_start_time
+from intranode.dataplane.linux.conntrack import proc_start_time, stop_reader
 from intranode.domain.firewall.compile_nft import ALLOWED_LOG_GROUP, DENIED_LOG_GROUP
 from intranode.domain.firewall.logging import LoggedPacket
 from intranode.domain.firewall.model import parse_ref
@@ -361,18 +361,7 @@ class NflogReader:
         return "\n".join(lines)
 
     def stop(self, grace: float = 2.0) -> None:
-        if self._proc.poll() is None:
-            self._proc.send_signal(signal.SIGTERM)
-            try:
-                self._proc.wait(grace)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
-        for t in self._threads:
-            t.join(grace)
-        for stream in (self._proc.stdout, self._proc.stderr):
-            if stream is not None:
-                stream.close()
+        stop_reader(self._proc, self._threads, grace)
 
 
 def _last_word(stderr: str) -> str:
